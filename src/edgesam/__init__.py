@@ -1,0 +1,58 @@
+"""edgesam: a torch-free SDK for EdgeSAM, on ONNX Runtime."""
+
+from __future__ import annotations
+
+import logging
+
+from edgesam._errors import (
+    CheckpointError,
+    ChecksumMismatchError,
+    CorruptModelError,
+    DownloadError,
+    EdgeSamError,
+    ExportError,
+    ImageNotSetError,
+    InferenceError,
+    InvalidEmbeddingError,
+    InvalidImageError,
+    InvalidInputError,
+    InvalidPromptError,
+    MaskInputUnavailableError,
+    MissingExtraError,
+    ModelContractError,
+    ModelFileError,
+    ProviderError,
+    UnknownModelError,
+    UnsafeCheckpointError,
+    WeightsError,
+    WeightsNotFoundError,
+)
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "CheckpointError",
+    "ChecksumMismatchError",
+    "CorruptModelError",
+    "DownloadError",
+    "EdgeSamError",
+    "ExportError",
+    "ImageNotSetError",
+    "InferenceError",
+    "InvalidEmbeddingError",
+    "InvalidImageError",
+    "InvalidInputError",
+    "InvalidPromptError",
+    "MaskInputUnavailableError",
+    "MissingExtraError",
+    "ModelContractError",
+    "ModelFileError",
+    "ProviderError",
+    "UnknownModelError",
+    "UnsafeCheckpointError",
+    "WeightsError",
+    "WeightsNotFoundError",
+    "__version__",
+]
