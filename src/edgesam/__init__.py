@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from edgesam._embedding import ImageEmbedding
 from edgesam._errors import (
     CheckpointError,
     ChecksumMismatchError,
@@ -27,6 +28,8 @@ from edgesam._errors import (
     WeightsError,
     WeightsNotFoundError,
 )
+from edgesam._model import EdgeSam
+from edgesam._predictor import SamPredictor
 
 __version__ = "0.1.0"
 
@@ -37,8 +40,10 @@ __all__ = [
     "ChecksumMismatchError",
     "CorruptModelError",
     "DownloadError",
+    "EdgeSam",
     "EdgeSamError",
     "ExportError",
+    "ImageEmbedding",
     "ImageNotSetError",
     "InferenceError",
     "InvalidEmbeddingError",
@@ -50,6 +55,7 @@ __all__ = [
     "ModelContractError",
     "ModelFileError",
     "ProviderError",
+    "SamPredictor",
     "UnknownModelError",
     "UnsafeCheckpointError",
     "WeightsError",

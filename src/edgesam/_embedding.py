@@ -1,0 +1,144 @@
+"""ImageEmbedding: what the encoder made of one image, portable between processes.
+
+An embedding is only meaningful with the sizes of the image it came from and
+the model that made it, so it carries both, and refuses to be used with a
+different model (compared by the encoder's fingerprint).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edgesam._errors import InvalidEmbeddingError
+
+__all__ = ["EMBEDDING_SHAPE", "ImageEmbedding"]
+
+EMBEDDING_SHAPE = (1, 256, 64, 64)
+_FORMAT_VERSION = 1
+
+
+def _size_pair(value: object, name: str) -> tuple[int, int]:
+    try:
+        height, width = (int(part) for part in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as err:
+        raise InvalidEmbeddingError(f"{name} must be (height, width): got {value!r}") from err
+    if height < 1 or width < 1:
+        raise InvalidEmbeddingError(f"{name} must be positive: got {(height, width)}")
+    return height, width
+
+
+@dataclass(frozen=True, eq=False)
+class ImageEmbedding:
+    """The encoder's output for one image, with what is needed to decode it later.
+
+    Attributes
+    ----------
+    array : ndarray of float32, shape (1, 256, 64, 64)
+        The image embedding.
+    original_size : tuple of int
+        ``(H, W)`` of the image given to ``set_image``.
+    input_size : tuple of int
+        ``(new_h, new_w)`` of the image inside the 1024x1024 model input.
+    model_name : str
+        The model that made it (``"edge_sam_3x"``, or the file stem for local files).
+    fingerprint : str
+        sha256 of the encoder file that made it; decoding with another encoder
+        is refused.
+
+    ``numpy.asarray(embedding)`` gives :attr:`array`, so code written for
+    segment_anything's ``get_image_embedding()`` keeps working.
+    """
+
+    array: NDArray[np.float32]
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]
+    model_name: str
+    fingerprint: str
+
+    def __post_init__(self) -> None:
+        array = np.asarray(self.array)
+        if array.shape != EMBEDDING_SHAPE or array.dtype != np.float32:
+            raise InvalidEmbeddingError(
+                f"an image embedding must be float32 of shape {EMBEDDING_SHAPE}: got "
+                f"{array.dtype} {array.shape}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise InvalidEmbeddingError("the image embedding contains NaN or infinity")
+        object.__setattr__(self, "original_size", _size_pair(self.original_size, "original_size"))
+        object.__setattr__(self, "input_size", _size_pair(self.input_size, "input_size"))
+        if max(self.input_size) != 1024:
+            raise InvalidEmbeddingError(
+                f"input_size must have 1024 as its long side: got {self.input_size}"
+            )
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of :attr:`array`, ``(1, 256, 64, 64)``."""
+        return tuple(self.array.shape)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> NDArray[Any]:
+        return np.asarray(self.array, dtype=dtype)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the embedding to an ``.npz`` file atomically and return its path."""
+        target = Path(path)
+        if target.suffix != ".npz":
+            target = target.with_name(target.name + ".npz")
+        meta = {
+            "format_version": _FORMAT_VERSION,
+            "original_size": list(self.original_size),
+            "input_size": list(self.input_size),
+            "model_name": self.model_name,
+            "fingerprint": self.fingerprint,
+        }
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(stream, embedding=self.array, meta=np.array(json.dumps(meta)))
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ImageEmbedding:
+        """Read an embedding written by :meth:`save`.
+
+        Raises
+        ------
+        InvalidEmbeddingError
+            If the file is missing, truncated, or not an edgesam embedding.
+        """
+        source = Path(path)
+        try:
+            with np.load(source, allow_pickle=False) as data:
+                array = np.array(data["embedding"])
+                meta = json.loads(str(data["meta"]))
+        except FileNotFoundError as err:
+            raise InvalidEmbeddingError(f"embedding file {str(source)!r} does not exist") from err
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+            raise InvalidEmbeddingError(
+                f"{str(source)!r} is not a readable edgesam embedding ({type(err).__name__}: "
+                f"{err}); save one with ImageEmbedding.save or predictor.get_image_embedding()"
+            ) from err
+        if not isinstance(meta, dict) or meta.get("format_version") != _FORMAT_VERSION:
+            raise InvalidEmbeddingError(
+                f"{str(source)!r} has an unknown embedding format: {meta!r}"
+            )
+        return cls(
+            array=array,
+            original_size=meta["original_size"],
+            input_size=meta["input_size"],
+            model_name=str(meta["model_name"]),
+            fingerprint=str(meta["fingerprint"]),
+        )

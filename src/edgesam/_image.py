@@ -1,0 +1,117 @@
+"""Accept an image from the caller and turn it into an HxWx3 uint8 RGB array.
+
+Accepted: a numpy array (HxWx3 RGB or BGR, HxWx4 with alpha, HxW or HxWx1
+grayscale; uint8), a ``PIL.Image.Image`` of any mode, or a path to an image file.
+Grayscale is expanded to three equal channels and alpha is dropped (the model
+was trained on opaque RGB photos); everything else is refused with a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Literal, Union, get_args
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, UnidentifiedImageError
+
+from edgesam._errors import InvalidImageError, InvalidInputError
+
+__all__ = ["ImageFormat", "ImageLike", "load_rgb"]
+
+logger = logging.getLogger(__name__)
+
+ImageFormat = Literal["RGB", "BGR"]
+ImageLike = Union[NDArray[np.uint8], Image.Image, str, "os.PathLike[str]"]
+
+
+def load_rgb(image: object, image_format: str = "RGB") -> NDArray[np.uint8]:
+    """Return ``image`` as a C-contiguous HxWx3 uint8 RGB array.
+
+    Parameters
+    ----------
+    image : ndarray, PIL.Image.Image, str or os.PathLike
+        The picture. Arrays must be uint8, HxWx3 (or HxW / HxWx1 grayscale,
+        HxWx4 with alpha, which is dropped).
+    image_format : {"RGB", "BGR"}
+        Channel order of an array ``image``. Ignored for PIL images and paths,
+        which are always read as RGB.
+
+    Raises
+    ------
+    InvalidImageError
+        For a type, dtype, shape or size the model cannot take, or a file that
+        is not a readable image.
+    InvalidInputError
+        For an unknown ``image_format``.
+    """
+    if image_format not in get_args(ImageFormat):
+        raise InvalidInputError(
+            f"image_format must be one of {get_args(ImageFormat)}: got {image_format!r}"
+        )
+    if isinstance(image, (str, os.PathLike)):
+        return _check_size(_from_pil(_open(Path(image))))
+    if isinstance(image, Image.Image):
+        return _check_size(_from_pil(image))
+    if isinstance(image, np.ndarray):
+        rgb = _from_array(image)
+        if image_format == "BGR":
+            rgb = rgb[..., ::-1]
+        return _check_size(np.ascontiguousarray(rgb))
+    raise InvalidImageError(
+        "image must be a numpy array (HxWx3 uint8), a PIL.Image.Image or a path to an "
+        f"image file: got {type(image).__name__}"
+    )
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise InvalidImageError(f"image path {str(path)!r} does not exist or is not a file")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            return opened.copy()
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise InvalidImageError(
+            f"image file {str(path)!r} could not be read as an image ({err}); "
+            "pass a JPEG/PNG/... file, a PIL image or an HxWx3 uint8 array"
+        ) from err
+
+
+def _from_pil(image: Image.Image) -> NDArray[np.uint8]:
+    if image.mode != "RGB":
+        logger.debug("converting a PIL image of mode %s to RGB", image.mode)
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _from_array(array: NDArray[np.generic]) -> NDArray[np.uint8]:
+    if array.dtype != np.uint8:
+        raise InvalidImageError(
+            f"image must have dtype uint8 (values 0..255): got {array.dtype}. "
+            "Convert first, e.g. (image * 255).round().astype(np.uint8) for floats in [0, 1]"
+        )
+    if array.ndim == 2:
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] == 1:
+        return np.repeat(array, 3, axis=2)
+    if array.ndim == 3 and array.shape[2] == 4:
+        logger.debug("dropping the alpha channel of an HxWx4 image")
+        return array[:, :, :3]
+    if array.ndim == 3 and array.shape[2] == 3:
+        return array
+    raise InvalidImageError(
+        f"image must be an HxWx3 array (HxW, HxWx1 and HxWx4 are converted): got shape "
+        f"{array.shape}. A CxHxW array needs np.transpose(image, (1, 2, 0))"
+    )
+
+
+def _check_size(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    height, width = rgb.shape[:2]
+    if height < 1 or width < 1 or height * width < 2:
+        raise InvalidImageError(
+            f"image must have at least 2 pixels: got height={height}, width={width}"
+        )
+    return rgb

@@ -1,0 +1,346 @@
+"""EdgeSam: the encoder and decoder sessions of one model, shared by predictors.
+
+An ``EdgeSam`` is immutable after construction apart from lazily loaded,
+lock-guarded caches, so one instance serves any number of ``SamPredictor``
+objects in any number of threads (onnxruntime's ``run`` is thread-safe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from edgesam._errors import MaskInputUnavailableError, WeightsNotFoundError
+from edgesam._providers import ProviderSpec, resolve_providers
+from edgesam._session import DECODER_CONTRACT, ENCODER_CONTRACT, ModelSession
+
+if TYPE_CHECKING:
+    from edgesam._mask_prompt import MaskPromptWeights
+
+__all__ = ["EdgeSam"]
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+_HASH_CHUNK = 1 << 20
+
+
+def _existing_file(path: PathLike, argument: str) -> Path:
+    resolved = Path(path).expanduser()
+    if not resolved.is_file():
+        raise WeightsNotFoundError(
+            f"{argument}={str(path)!r} does not exist or is not a file; pass the path of the "
+            "EdgeSAM .onnx file, or use from_pretrained() to download the official one"
+        )
+    return resolved
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class EdgeSam:
+    """The EdgeSAM encoder and decoder, loaded into onnxruntime sessions.
+
+    Build it with :meth:`from_pretrained` (downloads the official files once)
+    or :meth:`from_files` (local ``.onnx`` files), then hand it to
+    :class:`~edgesam.SamPredictor`. One instance can be shared by many
+    predictors and threads.
+    """
+
+    def __init__(
+        self,
+        encoder: ModelSession,
+        decoder: ModelSession,
+        *,
+        name: str,
+        encoder_sha256: str | None = None,
+        checkpoint: PathLike | Callable[[], Path] | None = None,
+    ) -> None:
+        self._encoder = encoder
+        self._decoder = decoder
+        self._name = name
+        self._fingerprint = encoder_sha256
+        self._checkpoint = checkpoint
+        self._mask_weights: MaskPromptWeights | None = None
+        self._lock = threading.Lock()
+        batch_dim = decoder.input_shape("point_coords")[0]
+        self._batched_decoder = not (isinstance(batch_dim, int) and batch_dim == 1)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_files(
+        cls,
+        encoder: PathLike,
+        decoder: PathLike,
+        *,
+        checkpoint: PathLike | None = None,
+        name: str | None = None,
+        providers: Sequence[ProviderSpec] | None = None,
+        session_options: ort.SessionOptions | None = None,
+    ) -> EdgeSam:
+        """Load local encoder and decoder ``.onnx`` files; no network is used.
+
+        Parameters
+        ----------
+        encoder, decoder : str or os.PathLike
+            EdgeSAM ONNX files (the official ones, or ``edgesam export`` output).
+        checkpoint : str or os.PathLike, optional
+            The matching ``.pth`` checkpoint; needed only for ``mask_input`` with a
+            decoder that has no native mask input.
+        name : str, optional
+            A name for ``repr`` and embeddings; default: the encoder file's stem.
+        providers : sequence of str or (str, dict), optional
+            Execution providers, best first (``"cuda"``, ``"coreml"``, ``"cpu"``, ...).
+            Default: ``EDGESAM_PROVIDERS`` or automatic selection.
+        session_options : onnxruntime.SessionOptions, optional
+            Passed to onnxruntime as is.
+
+        Raises
+        ------
+        WeightsNotFoundError
+            A path does not exist.
+        CorruptModelError, ModelContractError
+            A file is not an ONNX model, or not an EdgeSAM encoder/decoder.
+        """
+        encoder_path = _existing_file(encoder, "encoder")
+        decoder_path = _existing_file(decoder, "decoder")
+        checkpoint_path = (
+            _existing_file(checkpoint, "checkpoint") if checkpoint is not None else None
+        )
+        resolved = resolve_providers(providers)
+        return cls(
+            ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options),
+            ModelSession(decoder_path, DECODER_CONTRACT, resolved, session_options),
+            name=name if name is not None else encoder_path.stem.removesuffix("_encoder"),
+            checkpoint=checkpoint_path,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str = "edge_sam_3x",
+        *,
+        revision: str | None = None,
+        cache_dir: PathLike | None = None,
+        token: bool | str | None = None,
+        local_files_only: bool = False,
+        force_download: bool = False,
+        endpoint: str | None = None,
+        providers: Sequence[ProviderSpec] | None = None,
+        session_options: ort.SessionOptions | None = None,
+    ) -> EdgeSam:
+        """Download (once), verify and load an official EdgeSAM model.
+
+        Parameters
+        ----------
+        model : {"edge_sam_3x", "edge_sam"}
+            Which checkpoint. ``edge_sam_3x`` was trained 3x longer and is better.
+        revision, cache_dir, token, local_files_only, force_download, endpoint
+            Passed to ``huggingface_hub.hf_hub_download`` under the same names;
+            its environment variables (``HF_HOME``, ``HF_HUB_OFFLINE``,
+            ``HF_ENDPOINT``, ``HF_TOKEN``) apply as usual.
+        providers, session_options
+            As in :meth:`from_files`.
+
+        Raises
+        ------
+        UnknownModelError
+            ``model`` is not a known name.
+        WeightsError
+            Download failed, the file is not cached in offline mode, or its
+            sha256 differs from the pinned value.
+        """
+        from edgesam._hub import fetch_file
+        from edgesam._registry import get_model_spec
+
+        spec = get_model_spec(model)
+        hub_options: dict[str, object] = {
+            "revision": revision,
+            "cache_dir": cache_dir,
+            "token": token,
+            "local_files_only": local_files_only,
+            "force_download": force_download,
+            "endpoint": endpoint,
+        }
+        encoder_path = fetch_file(spec, spec.encoder, **hub_options)  # type: ignore[arg-type]
+        decoder_path = fetch_file(spec, spec.decoder, **hub_options)  # type: ignore[arg-type]
+
+        def fetch_checkpoint() -> Path:
+            options = dict(hub_options, force_download=False)
+            return fetch_file(spec, spec.checkpoint, **options)  # type: ignore[arg-type]
+
+        resolved = resolve_providers(providers)
+        return cls(
+            ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options),
+            ModelSession(decoder_path, DECODER_CONTRACT, resolved, session_options),
+            name=spec.name,
+            encoder_sha256=spec.encoder.sha256,
+            checkpoint=fetch_checkpoint,
+        )
+
+    # -- what it is ---------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The model's name (registry name, or the encoder file's stem)."""
+        return self._name
+
+    @property
+    def providers(self) -> dict[str, list[str]]:
+        """The execution providers each session really runs on, best first."""
+        return {"encoder": self._encoder.providers, "decoder": self._decoder.providers}
+
+    @property
+    def native_mask_input(self) -> bool:
+        """Whether the decoder file takes ``mask_input`` / ``has_mask_input`` itself."""
+        return self._decoder.has_optional_inputs
+
+    @property
+    def batched_decoder(self) -> bool:
+        """Whether the decoder file decodes B prompt sets in one run."""
+        return self._batched_decoder
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the encoder file (pinned for official models, hashed once otherwise)."""
+        if self._fingerprint is None:
+            with self._lock:
+                if self._fingerprint is None:
+                    self._fingerprint = _sha256(self._encoder.path)
+        return self._fingerprint
+
+    def __repr__(self) -> str:
+        mask = (
+            "native"
+            if self.native_mask_input
+            else "via checkpoint"
+            if self._checkpoint is not None
+            else "unavailable"
+        )
+        batch = "batched" if self.batched_decoder else "one prompt set per run"
+        return (
+            f"EdgeSam(name={self.name!r}, providers={self._encoder.providers[0]!r}, "
+            f"mask_input={mask}, decoder={batch})"
+        )
+
+    # -- running ------------------------------------------------------------------------
+
+    def encode(self, image_input: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Run the encoder on a preprocessed ``(1, 3, 1024, 1024)`` input."""
+        (embedding,) = self._encoder.run({"image": image_input})
+        return embedding
+
+    def decode(
+        self,
+        embedding: NDArray[np.float32],
+        point_coords: NDArray[np.float32],
+        point_labels: NDArray[np.float32],
+        mask_input: NDArray[np.float32] | None = None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Decode B prompt sets against one image embedding.
+
+        Parameters
+        ----------
+        embedding : ndarray of float32, shape (1, 256, 64, 64)
+        point_coords : ndarray of float32, shape (B, N, 2)
+            (x, y) in the 1024 frame, box corners and padding point included.
+        point_labels : ndarray of float32, shape (B, N)
+        mask_input : ndarray of float32, shape (B, 1, 256, 256), optional
+            Low-res mask logits from a previous prediction.
+
+        Returns
+        -------
+        scores : ndarray of float32, shape (B, 4)
+        low_res_logits : ndarray of float32, shape (B, 4, 256, 256)
+        """
+        if self.native_mask_input:
+            return self._decode_native(embedding, point_coords, point_labels, mask_input)
+        embeddings = (
+            self._condition(embedding, mask_input) if mask_input is not None else None
+        )
+        scores, logits = [], []
+        for index in range(point_coords.shape[0]):
+            image_embeddings = embedding if embeddings is None else embeddings[index : index + 1]
+            batch_scores, batch_logits = self._decoder.run(
+                {
+                    "image_embeddings": image_embeddings,
+                    "point_coords": point_coords[index : index + 1],
+                    "point_labels": point_labels[index : index + 1],
+                }
+            )
+            scores.append(batch_scores)
+            logits.append(batch_logits)
+        return np.concatenate(scores), np.concatenate(logits)
+
+    def _decode_native(
+        self,
+        embedding: NDArray[np.float32],
+        point_coords: NDArray[np.float32],
+        point_labels: NDArray[np.float32],
+        mask_input: NDArray[np.float32] | None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        batch = point_coords.shape[0]
+        if mask_input is None:
+            masks = np.zeros((batch, 1, 256, 256), dtype=np.float32)
+            has_mask = np.zeros((batch,), dtype=np.float32)
+        else:
+            masks = np.ascontiguousarray(mask_input, dtype=np.float32)
+            has_mask = np.ones((batch,), dtype=np.float32)
+        ranges = [(start, start + 1) for start in range(batch)]
+        if self.batched_decoder:
+            ranges = [(0, batch)]
+        scores, logits = [], []
+        for start, stop in ranges:
+            batch_scores, batch_logits = self._decoder.run(
+                {
+                    "image_embeddings": embedding,
+                    "point_coords": point_coords[start:stop],
+                    "point_labels": point_labels[start:stop],
+                    "mask_input": masks[start:stop],
+                    "has_mask_input": has_mask[start:stop],
+                }
+            )
+            scores.append(batch_scores)
+            logits.append(batch_logits)
+        return np.concatenate(scores), np.concatenate(logits)
+
+    def _condition(
+        self, embedding: NDArray[np.float32], mask_input: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        from edgesam._mask_prompt import condition_embedding
+
+        return condition_embedding(embedding, mask_input, self._mask_prompt_weights())
+
+    def _mask_prompt_weights(self) -> MaskPromptWeights:
+        if self._mask_weights is not None:
+            return self._mask_weights
+        with self._lock:
+            if self._mask_weights is None:
+                if self._checkpoint is None:
+                    raise MaskInputUnavailableError(
+                        "mask_input needs either a decoder with a native mask input "
+                        "(edgesam export --variants full) or the model's .pth checkpoint: "
+                        "pass checkpoint= to from_files, or use from_pretrained"
+                    )
+                from edgesam._mask_prompt import MaskPromptWeights
+
+                source = self._checkpoint
+                path = source() if callable(source) else Path(source)
+                logger.info("loading the mask-prompt weights from %s", path)
+                self._mask_weights = MaskPromptWeights.from_checkpoint(path)
+            return self._mask_weights

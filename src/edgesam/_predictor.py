@@ -1,0 +1,363 @@
+"""SamPredictor: segment_anything's predictor API over an EdgeSam model.
+
+``set_image`` runs the encoder once; ``predict`` decodes prompts against the
+stored embedding as often as you like. The predictor holds per-image state
+only, so it is cheap: make one per image or per thread, all sharing one
+:class:`~edgesam.EdgeSam`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from edgesam._embedding import ImageEmbedding
+from edgesam._errors import ImageNotSetError, InvalidEmbeddingError, InvalidInputError
+from edgesam._image import load_rgb
+from edgesam._model import EdgeSam
+from edgesam._postprocess import MASK_THRESHOLD, stability_scores, upsample_logits
+from edgesam._prompts import PromptBatch, encode_prompts, validate_prompts
+from edgesam._providers import ProviderSpec
+from edgesam._transforms import preprocess_image
+
+__all__ = ["Prediction", "SamPredictor"]
+
+PathLike = str | os.PathLike[str]
+Prediction = tuple[NDArray[np.bool_] | NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]
+
+_OUTPUTS = {1: (0,), 3: (1, 2, 3), 4: (0, 1, 2, 3)}
+
+
+def _output_indices(multimask_output: bool, num_multimask_outputs: int | None) -> tuple[int, ...]:
+    if num_multimask_outputs is None:
+        return _OUTPUTS[3] if multimask_output else _OUTPUTS[1]
+    if isinstance(num_multimask_outputs, bool) or num_multimask_outputs not in _OUTPUTS:
+        raise InvalidInputError(
+            f"num_multimask_outputs must be 1, 3 or 4: got {num_multimask_outputs!r}. "
+            "1 = the single-mask output, 3 = the three multimask outputs, 4 = all of them"
+        )
+    return _OUTPUTS[num_multimask_outputs]
+
+
+class SamPredictor:
+    """Predict masks for one image from points, boxes and previous masks.
+
+    Mirrors ``segment_anything.SamPredictor``: call :meth:`set_image` once,
+    then :meth:`predict` for each prompt.
+
+    Parameters
+    ----------
+    model : EdgeSam
+        The loaded model; one model can serve many predictors and threads.
+
+    Examples
+    --------
+    >>> predictor = SamPredictor.from_pretrained("edge_sam_3x")  # doctest: +SKIP
+    >>> predictor.set_image(image)  # doctest: +SKIP
+    >>> masks, scores, logits = predictor.predict(
+    ...     point_coords=[[500, 375]], point_labels=[1])  # doctest: +SKIP
+    """
+
+    def __init__(self, model: EdgeSam) -> None:
+        if not isinstance(model, EdgeSam):
+            raise InvalidInputError(
+                f"model must be an edgesam.EdgeSam: got {type(model).__name__}. Use "
+                "SamPredictor.from_pretrained(...) or SamPredictor.from_files(...)"
+            )
+        self.model = model
+        self._buffer: NDArray[np.float32] | None = None
+        self._embedding: ImageEmbedding | None = None
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str = "edge_sam_3x",
+        *,
+        revision: str | None = None,
+        cache_dir: PathLike | None = None,
+        token: bool | str | None = None,
+        local_files_only: bool = False,
+        force_download: bool = False,
+        endpoint: str | None = None,
+        providers: Sequence[ProviderSpec] | None = None,
+        session_options: ort.SessionOptions | None = None,
+    ) -> SamPredictor:
+        """A predictor over an official model, downloaded once and verified.
+
+        See :meth:`EdgeSam.from_pretrained` for the parameters.
+        """
+        return cls(
+            EdgeSam.from_pretrained(
+                model,
+                revision=revision,
+                cache_dir=cache_dir,
+                token=token,
+                local_files_only=local_files_only,
+                force_download=force_download,
+                endpoint=endpoint,
+                providers=providers,
+                session_options=session_options,
+            )
+        )
+
+    @classmethod
+    def from_files(
+        cls,
+        encoder: PathLike,
+        decoder: PathLike,
+        *,
+        checkpoint: PathLike | None = None,
+        name: str | None = None,
+        providers: Sequence[ProviderSpec] | None = None,
+        session_options: ort.SessionOptions | None = None,
+    ) -> SamPredictor:
+        """A predictor over local ``.onnx`` files; see :meth:`EdgeSam.from_files`."""
+        return cls(
+            EdgeSam.from_files(
+                encoder,
+                decoder,
+                checkpoint=checkpoint,
+                name=name,
+                providers=providers,
+                session_options=session_options,
+            )
+        )
+
+    # -- image state --------------------------------------------------------------------
+
+    @property
+    def is_image_set(self) -> bool:
+        """Whether an image (or embedding) is set and :meth:`predict` can run."""
+        return self._embedding is not None
+
+    @property
+    def original_size(self) -> tuple[int, int] | None:
+        """``(H, W)`` of the current image, or None."""
+        return None if self._embedding is None else self._embedding.original_size
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """``(new_h, new_w)``: the current image's size inside the 1024 frame, or None."""
+        return None if self._embedding is None else self._embedding.input_size
+
+    @property
+    def providers(self) -> dict[str, list[str]]:
+        """Execution providers that really run, per session (``encoder``, ``decoder``)."""
+        return self.model.providers
+
+    def set_image(self, image: object, image_format: Literal["RGB", "BGR"] = "RGB") -> None:
+        """Compute the embedding of ``image`` for the following :meth:`predict` calls.
+
+        Parameters
+        ----------
+        image : ndarray of uint8, shape (H, W, 3); PIL.Image.Image; str or os.PathLike
+            The image. Grayscale (HxW, HxWx1) is expanded to RGB and an alpha
+            channel (HxWx4) is dropped; PIL images of any mode are converted.
+        image_format : {"RGB", "BGR"}
+            Channel order of an array ``image`` (OpenCV users: ``"BGR"``).
+        """
+        rgb = load_rgb(image, image_format)
+        self.reset_image()
+        if self._buffer is None:
+            self._buffer = np.zeros((1, 3, 1024, 1024), dtype=np.float32)
+        image_input, input_size = preprocess_image(rgb, out=self._buffer)
+        embedding = self.model.encode(image_input)
+        self._embedding = ImageEmbedding(
+            array=embedding,
+            original_size=(int(rgb.shape[0]), int(rgb.shape[1])),
+            input_size=input_size,
+            model_name=self.model.name,
+            fingerprint=self.model.fingerprint,
+        )
+
+    def get_image_embedding(self) -> ImageEmbedding:
+        """The current image's embedding, with its sizes and model fingerprint.
+
+        ``np.asarray(...)`` of the result is the ``(1, 256, 64, 64)`` array;
+        ``.save(path)`` writes it to ``.npz`` for :meth:`set_image_embedding`.
+
+        Raises
+        ------
+        ImageNotSetError
+            If no image is set.
+        """
+        return self._require_embedding("get_image_embedding")
+
+    def set_image_embedding(self, embedding: ImageEmbedding) -> None:
+        """Restore an embedding made earlier (possibly elsewhere) without the encoder.
+
+        Raises
+        ------
+        InvalidEmbeddingError
+            If the embedding was made by a different model.
+        """
+        if not isinstance(embedding, ImageEmbedding):
+            raise InvalidEmbeddingError(
+                "embedding must be an edgesam.ImageEmbedding (from get_image_embedding() or "
+                f"ImageEmbedding.load(path)): got {type(embedding).__name__}"
+            )
+        if embedding.fingerprint != self.model.fingerprint:
+            raise InvalidEmbeddingError(
+                f"this embedding was made by model {embedding.model_name!r} (encoder sha256 "
+                f"{embedding.fingerprint[:12]}…), not by this predictor's {self.model.name!r} "
+                f"({self.model.fingerprint[:12]}…); compute it again with set_image"
+            )
+        self._embedding = embedding
+
+    def reset_image(self) -> None:
+        """Forget the current image, its embedding and its sizes."""
+        self._embedding = None
+
+    def _require_embedding(self, caller: str) -> ImageEmbedding:
+        if self._embedding is None:
+            raise ImageNotSetError(
+                f"{caller} needs an image: call set_image(image) (or set_image_embedding) first"
+            )
+        return self._embedding
+
+    # -- prediction ---------------------------------------------------------------------
+
+    def predict(
+        self,
+        point_coords: object = None,
+        point_labels: object = None,
+        box: object = None,
+        mask_input: object = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        *,
+        num_multimask_outputs: int | None = None,
+        use_stability_score: bool = False,
+    ) -> Prediction:
+        """Predict masks for the current image from the given prompts.
+
+        Parameters
+        ----------
+        point_coords : array-like of float, shape (N, 2), optional
+            Points as (x, y) in original-image pixels. Lists and tuples work
+            (``[x, y]`` or ``[[x, y], ...]``). Batched: shape (B, N, 2).
+        point_labels : array-like of int, shape (N,), optional
+            One label per point: 1 foreground, 0 background. Required with
+            ``point_coords``. Batched: shape (B, N).
+        box : array-like of float, shape (4,), optional
+            A box as XYXY pixels (``(1, 4)`` is accepted as one box, as in
+            segment_anything). Batched: shape (B, 4) with B > 1.
+        mask_input : ndarray of float, shape (1, 256, 256), optional
+            Low-res logits from a previous call, typically
+            ``low_res_logits[best][None]``, to refine that mask. Batched:
+            shape (B, 1, 256, 256).
+        multimask_output : bool
+            True returns the decoder's three multimask outputs, which resolve
+            an ambiguous prompt (a single click) into whole/part/subpart
+            candidates; False returns the single-mask output, usually better
+            for unambiguous prompts (a box, several clicks).
+        return_logits : bool
+            Return the upsampled logits (float32) instead of boolean masks.
+        num_multimask_outputs : {1, 3, 4}, optional
+            EdgeSAM's form of the choice, overriding ``multimask_output``: 1 is
+            the single-mask output, 3 the multimask outputs, 4 all of them
+            (single first), as the authors' predictor and demo use.
+        use_stability_score : bool
+            Score masks by stability (the IoU of the mask thresholded at +1 and
+            -1 logit) instead of the decoder's IoU prediction. EdgeSAM's IoU head
+            was not distilled, so stability ranks its masks better; the default
+            False keeps segment_anything's (and the authors' ``predict``) scores.
+
+        Returns
+        -------
+        masks : ndarray of bool, shape (C, H, W)
+            C masks at the original image size (float32 logits if ``return_logits``).
+            In decoder order, not sorted: pick with ``scores.argmax()``.
+        scores : ndarray of float32, shape (C,)
+            Predicted IoU (or stability score) of each mask.
+        low_res_logits : ndarray of float32, shape (C, 256, 256)
+            Low-resolution logits, for ``mask_input`` of a following call.
+
+        With batched prompts every output gains a leading axis B: masks
+        (B, C, H, W), scores (B, C), low_res_logits (B, C, 256, 256).
+
+        Raises
+        ------
+        ImageNotSetError
+            If no image is set.
+        InvalidPromptError
+            For malformed prompts, with a message naming the argument.
+        MaskInputUnavailableError
+            If ``mask_input`` is given but the model cannot use it.
+        """
+        prompts = validate_prompts(point_coords, point_labels, box, mask_input)
+        return self._predict(
+            prompts, multimask_output, return_logits, num_multimask_outputs, use_stability_score
+        )
+
+    def predict_batch(
+        self,
+        point_coords: object = None,
+        point_labels: object = None,
+        boxes: object = None,
+        mask_input: object = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        *,
+        num_multimask_outputs: int | None = None,
+        use_stability_score: bool = False,
+    ) -> Prediction:
+        """Like :meth:`predict`, but outputs always keep the batch axis B.
+
+        Parameters
+        ----------
+        point_coords : array-like of float, shape (B, N, 2), optional
+        point_labels : array-like of int, shape (B, N), optional
+        boxes : array-like of float, shape (B, 4), optional
+            XYXY pixels, e.g. a detector's boxes.
+        mask_input : ndarray of float, shape (B, 1, 256, 256), optional
+
+        Returns
+        -------
+        masks : ndarray of bool, shape (B, C, H, W)
+        scores : ndarray of float32, shape (B, C)
+        low_res_logits : ndarray of float32, shape (B, C, 256, 256)
+
+        A decoder exported with a batch axis (``edgesam export --variants full``)
+        decodes all B prompt sets in one run; the official decoder runs once per set.
+        """
+        prompts = validate_prompts(point_coords, point_labels, boxes, mask_input, force_batch=True)
+        return self._predict(
+            prompts, multimask_output, return_logits, num_multimask_outputs, use_stability_score
+        )
+
+    def _predict(
+        self,
+        prompts: PromptBatch,
+        multimask_output: bool,
+        return_logits: bool,
+        num_multimask_outputs: int | None,
+        use_stability_score: bool,
+    ) -> Prediction:
+        embedding = self._require_embedding("predict")
+        outputs = list(_output_indices(multimask_output, num_multimask_outputs))
+        decoder_prompts = encode_prompts(prompts, embedding.original_size, embedding.input_size)
+        scores, low_res = self.model.decode(
+            embedding.array,
+            decoder_prompts.point_coords,
+            decoder_prompts.point_labels,
+            prompts.mask_input,
+        )
+        low_res = np.ascontiguousarray(low_res[:, outputs])
+        scores = stability_scores(low_res) if use_stability_score else scores[:, outputs]
+        upsampled = upsample_logits(low_res, embedding.original_size, embedding.input_size)
+        masks: NDArray[np.bool_] | NDArray[np.float32] = (
+            upsampled if return_logits else upsampled > MASK_THRESHOLD
+        )
+        if prompts.batched:
+            return masks, scores, low_res
+        return masks[0], scores[0], low_res[0]
+
+    def __repr__(self) -> str:
+        image = f"image={self.original_size}" if self.is_image_set else "no image"
+        return f"SamPredictor({self.model!r}, {image})"

@@ -1,0 +1,243 @@
+"""Validate prompts and turn them into the decoder's point/label arrays.
+
+A prompt set is any mix of points (with labels) and one box. The decoder sees
+all of them as points in the 1024 frame: the caller's points first, then the
+box as two corners labelled 2 (top-left) and 3 (bottom-right). When there is no
+box, a padding point (0, 0) labelled -1 is appended, as the reference
+predictor does; the ONNX graph does not add it itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edgesam._errors import InvalidPromptError
+from edgesam._transforms import apply_coords
+
+__all__ = [
+    "LABEL_BOX_BOTTOM_RIGHT",
+    "LABEL_BOX_TOP_LEFT",
+    "LABEL_PADDING",
+    "MASK_INPUT_SIZE",
+    "DecoderPrompts",
+    "PromptBatch",
+    "encode_prompts",
+    "validate_prompts",
+]
+
+LABEL_PADDING = -1.0
+LABEL_BOX_TOP_LEFT = 2.0
+LABEL_BOX_BOTTOM_RIGHT = 3.0
+MASK_INPUT_SIZE = 256
+
+
+@dataclass(frozen=True)
+class PromptBatch:
+    """Validated prompts in original-image pixels, always with a leading batch axis.
+
+    Attributes
+    ----------
+    point_coords : ndarray of float32, shape (B, N, 2), or None
+    point_labels : ndarray of float32, shape (B, N), or None
+    boxes : ndarray of float32, shape (B, 4), XYXY, or None
+    mask_input : ndarray of float32, shape (B, 1, 256, 256), or None
+    batched : bool
+        Whether the caller passed batched prompts (outputs keep the batch axis).
+    """
+
+    point_coords: NDArray[np.float32] | None
+    point_labels: NDArray[np.float32] | None
+    boxes: NDArray[np.float32] | None
+    mask_input: NDArray[np.float32] | None
+    batched: bool
+
+    @property
+    def size(self) -> int:
+        """The number of prompt sets, B."""
+        for array in (self.point_coords, self.boxes, self.mask_input):
+            if array is not None:
+                return int(array.shape[0])
+        return 0
+
+
+@dataclass(frozen=True)
+class DecoderPrompts:
+    """Points and labels in the 1024 frame, ready for the decoder.
+
+    Attributes
+    ----------
+    point_coords : ndarray of float32, shape (B, N, 2)
+    point_labels : ndarray of float32, shape (B, N)
+    """
+
+    point_coords: NDArray[np.float32]
+    point_labels: NDArray[np.float32]
+
+
+def _as_float_array(value: object, name: str) -> NDArray[np.float32]:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise InvalidPromptError(f"{name} must be a numeric array: {err}") from err
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise InvalidPromptError(
+            f"{name} must hold integers or floats: got dtype {array.dtype}"
+            + (" (ragged nested lists?)" if array.dtype == object else "")
+        )
+    result = array.astype(np.float32)
+    if not np.all(np.isfinite(result)):
+        raise InvalidPromptError(f"{name} must be finite: it contains NaN or infinity")
+    return result
+
+
+def _points(
+    point_coords: object, point_labels: object, force_batch: bool
+) -> tuple[NDArray[np.float32] | None, NDArray[np.float32] | None, bool]:
+    if point_coords is None and point_labels is None:
+        return None, None, False
+    if point_coords is None:
+        raise InvalidPromptError(
+            "point_labels was given without point_coords: pass both, or neither"
+        )
+    if point_labels is None:
+        raise InvalidPromptError(
+            "point_coords needs point_labels (1 = foreground, 0 = background), one per point"
+        )
+    coords = _as_float_array(point_coords, "point_coords")
+    labels = _as_float_array(point_labels, "point_labels")
+    if coords.ndim == 1 and coords.shape == (2,):
+        coords = coords[None, :]
+    if labels.ndim == 0:
+        labels = labels.reshape(1)
+    batched = coords.ndim == 3 or force_batch
+    if coords.ndim == 2:
+        coords = coords[None]
+    if labels.ndim == 1:
+        labels = labels[None]
+    if coords.ndim != 3 or coords.shape[2] != 2 or coords.shape[1] == 0:
+        raise InvalidPromptError(
+            "point_coords must have shape (N, 2) or, batched, (B, N, 2), as (x, y) pixels: "
+            f"got shape {np.shape(point_coords)}"
+        )
+    if labels.ndim != 2 or labels.shape != coords.shape[:2]:
+        raise InvalidPromptError(
+            "point_labels must have one entry per point, shape (N,) or (B, N): got "
+            f"{coords.shape[1]} points per set in {coords.shape[0]} set(s) and labels of "
+            f"shape {np.shape(point_labels)}"
+        )
+    bad = ~np.isin(labels, (0.0, 1.0))
+    if np.any(bad):
+        raise InvalidPromptError(
+            "point_labels must be 1 (foreground) or 0 (background): got "
+            f"{sorted(set(labels[bad].tolist()))}"
+        )
+    return coords, labels, batched
+
+
+def _boxes(box: object) -> tuple[NDArray[np.float32] | None, bool]:
+    if box is None:
+        return None, False
+    boxes = _as_float_array(box, "box")
+    # (4,) and segment_anything's habitual (1, 4) are one prompt; (B, 4) with B > 1 a batch.
+    batched = boxes.ndim == 2 and boxes.shape[0] > 1
+    if boxes.ndim == 1:
+        boxes = boxes[None]
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] == 0:
+        raise InvalidPromptError(
+            f"box must have shape (4,) or (B, 4), XYXY in pixels: got shape {np.shape(box)}"
+        )
+    inverted = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+    if np.any(inverted):
+        first = boxes[int(np.argmax(inverted))].tolist()
+        raise InvalidPromptError(
+            f"box must be XYXY with x1 >= x0 and y1 >= y0: got {first}. "
+            "Convert XYWH boxes with [x, y, x + w, y + h]"
+        )
+    return boxes, batched
+
+
+def _mask(mask_input: object) -> tuple[NDArray[np.float32] | None, bool]:
+    if mask_input is None:
+        return None, False
+    mask = _as_float_array(mask_input, "mask_input")
+    size = MASK_INPUT_SIZE
+    if mask.shape == (1, size, size):
+        return mask[None], False
+    if mask.ndim == 4 and mask.shape[1:] == (1, size, size) and mask.shape[0] > 0:
+        return mask, True
+    raise InvalidPromptError(
+        f"mask_input must be low-resolution logits of shape (1, {size}, {size}) or, batched, "
+        f"(B, 1, {size}, {size}), e.g. low_res_logits[best][None] from a previous predict: "
+        f"got shape {np.shape(mask_input)}"
+    )
+
+
+def validate_prompts(
+    point_coords: object = None,
+    point_labels: object = None,
+    box: object = None,
+    mask_input: object = None,
+    *,
+    force_batch: bool = False,
+) -> PromptBatch:
+    """Check the caller's prompts and give them a common batch axis.
+
+    Raises
+    ------
+    InvalidPromptError
+        With a message naming the argument, what was received and the fix.
+    """
+    coords, labels, points_batched = _points(point_coords, point_labels, force_batch)
+    boxes, boxes_batched = _boxes(box)
+    mask, mask_batched = _mask(mask_input)
+    if coords is None and boxes is None:
+        raise InvalidPromptError(
+            "predict needs a prompt: point_coords with point_labels, a box, or both "
+            "(mask_input alone is not enough for the EdgeSAM decoder)"
+        )
+    sizes = {
+        name: int(array.shape[0])
+        for name, array in (("point_coords", coords), ("box", boxes), ("mask_input", mask))
+        if array is not None
+    }
+    if len(set(sizes.values())) > 1:
+        detail = ", ".join(f"{name}: {size}" for name, size in sizes.items())
+        raise InvalidPromptError(
+            f"batched prompts must agree on the batch size B: got {detail}"
+        )
+    return PromptBatch(
+        point_coords=coords,
+        point_labels=labels,
+        boxes=boxes,
+        mask_input=mask,
+        batched=force_batch or points_batched or boxes_batched or mask_batched,
+    )
+
+
+def encode_prompts(
+    prompts: PromptBatch, original_size: tuple[int, int], input_size: tuple[int, int]
+) -> DecoderPrompts:
+    """Build the decoder's (B, N, 2) points and (B, N) labels in the 1024 frame."""
+    batch = prompts.size
+    coords_parts: list[NDArray[np.float32]] = []
+    label_parts: list[NDArray[np.float32]] = []
+    if prompts.point_coords is not None and prompts.point_labels is not None:
+        coords_parts.append(apply_coords(prompts.point_coords, original_size, input_size))
+        label_parts.append(prompts.point_labels)
+    if prompts.boxes is not None:
+        corners = prompts.boxes.reshape(batch, 2, 2)
+        coords_parts.append(apply_coords(corners, original_size, input_size))
+        corner_labels = np.array([LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT], dtype=np.float32)
+        label_parts.append(np.broadcast_to(corner_labels, (batch, 2)))
+    else:
+        coords_parts.append(np.zeros((batch, 1, 2), dtype=np.float32))
+        label_parts.append(np.full((batch, 1), LABEL_PADDING, dtype=np.float32))
+    return DecoderPrompts(
+        point_coords=np.ascontiguousarray(np.concatenate(coords_parts, axis=1), dtype=np.float32),
+        point_labels=np.ascontiguousarray(np.concatenate(label_parts, axis=1), dtype=np.float32),
+    )

@@ -1,0 +1,236 @@
+"""One onnxruntime session: create it, check its I/O contract, run it with fallback.
+
+Accelerator providers fail in two ways: at creation (a missing CUDA library)
+and at run time (CoreML on a shape it does not support, a cuDNN mismatch). In
+both cases the session is rebuilt on CPU once, with a logged warning, and
+:attr:`ModelSession.providers` reports what really runs afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from edgesam._errors import CorruptModelError, InferenceError, ModelContractError
+from edgesam._providers import CPU, ProviderSpec, provider_name
+
+__all__ = [
+    "DECODER_CONTRACT",
+    "ENCODER_CONTRACT",
+    "Contract",
+    "ModelSession",
+    "default_session_options",
+]
+
+logger = logging.getLogger(__name__)
+
+Role = Literal["encoder", "decoder"]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a model file must accept and return: ``name -> rank`` for each tensor.
+
+    All tensors are float32. ``optional_inputs`` may be present together (all
+    or none); when present, the model supports that feature natively.
+    """
+
+    role: Role
+    inputs: Mapping[str, int]
+    outputs: Mapping[str, int]
+    optional_inputs: Mapping[str, int]
+
+
+ENCODER_CONTRACT = Contract(
+    role="encoder",
+    inputs={"image": 4},
+    outputs={"image_embeddings": 4},
+    optional_inputs={},
+)
+DECODER_CONTRACT = Contract(
+    role="decoder",
+    inputs={"image_embeddings": 4, "point_coords": 3, "point_labels": 2},
+    outputs={"scores": 2, "masks": 4},
+    optional_inputs={"mask_input": 4, "has_mask_input": 1},
+)
+
+_FLOAT = "tensor(float)"
+
+
+def default_session_options() -> ort.SessionOptions:
+    """Session options edgesam uses unless the caller passes their own.
+
+    Full graph optimisation; thread counts left to onnxruntime (all physical cores).
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+class ModelSession:
+    """An ``InferenceSession`` with contract checks and CPU fallback.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.onnx`` file.
+    contract : Contract
+        The inputs and outputs the file must have.
+    providers : sequence of provider specs
+        Resolved providers, best first (see ``_providers.resolve_providers``).
+    session_options : onnxruntime.SessionOptions, optional
+        Passed to onnxruntime as is; default :func:`default_session_options`.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        contract: Contract,
+        providers: Sequence[ProviderSpec],
+        session_options: ort.SessionOptions | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.contract = contract
+        self._options = session_options if session_options is not None else default_session_options()
+        self._lock = threading.Lock()
+        self._session = self._create(list(providers))
+        self.input_names = self._check_contract()
+        self.output_names = [output.name for output in self._session.get_outputs()]
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the session really runs on, best first."""
+        return list(self._session.get_providers())
+
+    @property
+    def has_optional_inputs(self) -> bool:
+        """Whether the file has the contract's optional inputs (e.g. ``mask_input``)."""
+        return bool(self.contract.optional_inputs) and all(
+            name in self.input_names for name in self.contract.optional_inputs
+        )
+
+    def input_shape(self, name: str) -> list[int | str | None]:
+        """The declared shape of input ``name`` (symbolic dimensions as strings)."""
+        for node in self._session.get_inputs():
+            if node.name == name:
+                return list(node.shape)
+        raise KeyError(name)
+
+    def _create(self, providers: list[ProviderSpec]) -> ort.InferenceSession:
+        role = self.contract.role
+        try:
+            session = ort.InferenceSession(
+                str(self.path), sess_options=self._options, providers=providers
+            )
+        except Exception as err:
+            if [provider_name(spec) for spec in providers] == [CPU]:
+                raise CorruptModelError(
+                    f"the {role} file {str(self.path)!r} could not be loaded as an ONNX model "
+                    f"({type(err).__name__}: {err}). It may be truncated or not an ONNX file: "
+                    "download it again (force_download=True) or check the path"
+                ) from err
+            logger.warning(
+                "could not create the %s session with %s (%s: %s); falling back to CPU",
+                role,
+                [provider_name(spec) for spec in providers],
+                type(err).__name__,
+                err,
+            )
+            return self._create([CPU])
+        requested = [provider_name(spec) for spec in providers]
+        actual = session.get_providers()
+        if requested[0] not in actual:
+            logger.warning(
+                "the %s session asked for %s but onnxruntime gave it %s", role, requested[0], actual
+            )
+        logger.info("%s session %s runs on %s", role, self.path.name, actual)
+        return session
+
+    def _check_contract(self) -> list[str]:
+        contract = self.contract
+        inputs = {node.name: node for node in self._session.get_inputs()}
+        outputs = {node.name: node for node in self._session.get_outputs()}
+        problems: list[str] = []
+        expected_inputs = dict(contract.inputs)
+        if any(name in inputs for name in contract.optional_inputs):
+            expected_inputs.update(contract.optional_inputs)
+        for group, expected, found in (
+            ("input", expected_inputs, inputs),
+            ("output", contract.outputs, outputs),
+        ):
+            for name, rank in expected.items():
+                node = found.get(name)
+                if node is None:
+                    problems.append(f"missing {group} {name!r}")
+                elif node.type != _FLOAT or len(node.shape) != rank:
+                    problems.append(
+                        f"{group} {name!r} is {node.type} of rank {len(node.shape)}, "
+                        f"expected tensor(float) of rank {rank}"
+                    )
+        extra = sorted(set(inputs) - set(expected_inputs))
+        if extra:
+            problems.append(f"unexpected inputs {extra}")
+        if problems:
+            hint = (
+                " (this looks like an encoder file: swap encoder= and decoder=)"
+                if contract.role == "decoder" and "image" in inputs
+                else " (this looks like a decoder file: swap encoder= and decoder=)"
+                if contract.role == "encoder" and "point_coords" in inputs
+                else ""
+            )
+            found_text = ", ".join(
+                f"{node.name}: {node.type} {node.shape}" for node in self._session.get_inputs()
+            )
+            raise ModelContractError(
+                f"{str(self.path)!r} is not an EdgeSAM {contract.role}: "
+                + "; ".join(problems)
+                + f". Its inputs are [{found_text}]{hint}"
+            )
+        return list(inputs)
+
+    def run(self, feeds: Mapping[str, NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        """Run the model; on an accelerator failure, rebuild on CPU once and retry.
+
+        Raises
+        ------
+        InferenceError
+            If the model fails on CPU too.
+        """
+        session = self._session
+        try:
+            return self._run(session, feeds)
+        except Exception as err:
+            if session.get_providers() == [CPU]:
+                raise InferenceError(
+                    f"the {self.contract.role} failed on CPU ({type(err).__name__}: {err})"
+                ) from err
+            with self._lock:
+                if self._session is session:
+                    logger.warning(
+                        "the %s failed on %s (%s: %s); rebuilding it on CPU and retrying",
+                        self.contract.role,
+                        session.get_providers()[0],
+                        type(err).__name__,
+                        err,
+                    )
+                    self._session = self._create([CPU])
+        try:
+            return self._run(self._session, feeds)
+        except Exception as err:
+            raise InferenceError(
+                f"the {self.contract.role} failed on CPU too ({type(err).__name__}: {err})"
+            ) from err
+
+    def _run(
+        self, session: ort.InferenceSession, feeds: Mapping[str, NDArray[np.float32]]
+    ) -> list[NDArray[np.float32]]:
+        outputs: list[Any] = session.run(self.output_names, dict(feeds))
+        return [np.asarray(output, dtype=np.float32) for output in outputs]
