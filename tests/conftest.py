@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _find_reference_dir() -> Path | None:
@@ -29,3 +31,36 @@ def reference_dir() -> Path:
     if REFERENCE_DIR is None:
         pytest.skip(SKIP_NO_REFERENCE)
     return REFERENCE_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_model_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Paths of the tiny encoder, decoder and full (mask + batch) decoder."""
+    from tiny_models import build_decoder, build_encoder
+
+    folder = tmp_path_factory.mktemp("tiny_models")
+    return {
+        "encoder": build_encoder(folder / "tiny_encoder.onnx"),
+        "decoder": build_decoder(folder / "tiny_decoder.onnx"),
+        "full_decoder": build_decoder(folder / "tiny_full_decoder.onnx", full=True),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_files: dict[str, Path]):  # type: ignore[no-untyped-def]
+    """One shared EdgeSam over the tiny encoder and official-contract decoder."""
+    from edgesam import EdgeSam
+
+    return EdgeSam.from_files(
+        tiny_model_files["encoder"], tiny_model_files["decoder"], providers=["cpu"]
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_full_model(tiny_model_files: dict[str, Path]):  # type: ignore[no-untyped-def]
+    """One shared EdgeSam over the tiny encoder and the full (mask + batch) decoder."""
+    from edgesam import EdgeSam
+
+    return EdgeSam.from_files(
+        tiny_model_files["encoder"], tiny_model_files["full_decoder"], providers=["cpu"]
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Literal, Union, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +24,7 @@ __all__ = ["ImageFormat", "ImageLike", "load_rgb"]
 logger = logging.getLogger(__name__)
 
 ImageFormat = Literal["RGB", "BGR"]
-ImageLike = Union[NDArray[np.uint8], Image.Image, str, "os.PathLike[str]"]
+ImageLike = NDArray[np.uint8] | Image.Image | str | os.PathLike[str]
 
 
 def load_rgb(image: object, image_format: str = "RGB") -> NDArray[np.uint8]:
@@ -72,7 +72,8 @@ def _open(path: Path) -> Image.Image:
     try:
         with Image.open(path) as opened:
             opened.load()
-            return opened.copy()
+            copied: Image.Image = opened.copy()
+            return copied
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise InvalidImageError(
             f"image file {str(path)!r} could not be read as an image ({err}); "
@@ -87,7 +88,7 @@ def _from_pil(image: Image.Image) -> NDArray[np.uint8]:
     return np.asarray(image, dtype=np.uint8)
 
 
-def _from_array(array: NDArray[np.generic]) -> NDArray[np.uint8]:
+def _from_array(array: NDArray[Any]) -> NDArray[np.uint8]:
     if array.dtype != np.uint8:
         raise InvalidImageError(
             f"image must have dtype uint8 (values 0..255): got {array.dtype}. "

@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from edgesam._errors import MaskInputUnavailableError, WeightsNotFoundError
+from edgesam._errors import MaskInputUnavailableError, WeightsError, WeightsNotFoundError
 from edgesam._providers import ProviderSpec, resolve_providers
 from edgesam._session import DECODER_CONTRACT, ENCODER_CONTRACT, ModelSession
 
@@ -322,9 +322,11 @@ class EdgeSam:
     def _condition(
         self, embedding: NDArray[np.float32], mask_input: NDArray[np.float32]
     ) -> NDArray[np.float32]:
+        weights = self._mask_prompt_weights()
         from edgesam._mask_prompt import condition_embedding
 
-        return condition_embedding(embedding, mask_input, self._mask_prompt_weights())
+        conditioned: NDArray[np.float32] = condition_embedding(embedding, mask_input, weights)
+        return conditioned
 
     def _mask_prompt_weights(self) -> MaskPromptWeights:
         if self._mask_weights is not None:
@@ -340,7 +342,13 @@ class EdgeSam:
                 from edgesam._mask_prompt import MaskPromptWeights
 
                 source = self._checkpoint
-                path = source() if callable(source) else Path(source)
+                try:
+                    path = source() if callable(source) else Path(source)
+                except WeightsError as err:
+                    raise MaskInputUnavailableError(
+                        "mask_input needs the model's .pth checkpoint (the official decoder has "
+                        f"no mask input), and it could not be obtained: {err}"
+                    ) from err
                 logger.info("loading the mask-prompt weights from %s", path)
                 self._mask_weights = MaskPromptWeights.from_checkpoint(path)
             return self._mask_weights

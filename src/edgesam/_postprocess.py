@@ -79,7 +79,8 @@ def upsample_logits(
     out = np.empty((flat.shape[0], rows.shape[0], cols.shape[0]), dtype=np.float32)
     for index, logits in enumerate(flat):
         np.matmul(rows @ logits, cols.T, out=out[index])
-    return out.reshape(*lead, rows.shape[0], cols.shape[0])
+    result: NDArray[np.float32] = out.reshape(*lead, rows.shape[0], cols.shape[0])
+    return result
 
 
 def stability_scores(
@@ -93,12 +94,8 @@ def stability_scores(
     ``threshold - offset``: ``count(logits > t + o) / count(logits > t - o)``.
     A mask that is empty at both thresholds scores 0.
     """
-    intersections = np.count_nonzero(logits > threshold + offset, axis=(-2, -1))
-    unions = np.count_nonzero(logits > threshold - offset, axis=(-2, -1))
-    scores = np.divide(
-        intersections,
-        unions,
-        out=np.zeros(intersections.shape, dtype=np.float64),
-        where=unions > 0,
-    )
+    intersections = np.asarray(np.count_nonzero(logits > threshold + offset, axis=(-2, -1)))
+    unions = np.asarray(np.count_nonzero(logits > threshold - offset, axis=(-2, -1)))
+    scores = np.zeros(intersections.shape, dtype=np.float64)
+    np.divide(intersections, unions, out=scores, where=unions > 0)
     return scores.astype(np.float32)

@@ -28,7 +28,9 @@ from edgesam._transforms import preprocess_image
 __all__ = ["Prediction", "SamPredictor"]
 
 PathLike = str | os.PathLike[str]
-Prediction = tuple[NDArray[np.bool_] | NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]
+Prediction = tuple[
+    NDArray[np.bool_] | NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]
+]
 
 _OUTPUTS = {1: (0,), 3: (1, 2, 3), 4: (0, 1, 2, 3)}
 

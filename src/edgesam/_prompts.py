@@ -110,6 +110,7 @@ def _points(
         )
     coords = _as_float_array(point_coords, "point_coords")
     labels = _as_float_array(point_labels, "point_labels")
+    coords_shape, labels_shape = coords.shape, labels.shape
     if coords.ndim == 1 and coords.shape == (2,):
         coords = coords[None, :]
     if labels.ndim == 0:
@@ -122,13 +123,13 @@ def _points(
     if coords.ndim != 3 or coords.shape[2] != 2 or coords.shape[1] == 0:
         raise InvalidPromptError(
             "point_coords must have shape (N, 2) or, batched, (B, N, 2), as (x, y) pixels: "
-            f"got shape {np.shape(point_coords)}"
+            f"got shape {coords_shape}"
         )
     if labels.ndim != 2 or labels.shape != coords.shape[:2]:
         raise InvalidPromptError(
             "point_labels must have one entry per point, shape (N,) or (B, N): got "
             f"{coords.shape[1]} points per set in {coords.shape[0]} set(s) and labels of "
-            f"shape {np.shape(point_labels)}"
+            f"shape {labels_shape}"
         )
     bad = ~np.isin(labels, (0.0, 1.0))
     if np.any(bad):
@@ -143,13 +144,14 @@ def _boxes(box: object) -> tuple[NDArray[np.float32] | None, bool]:
     if box is None:
         return None, False
     boxes = _as_float_array(box, "box")
+    given_shape = boxes.shape
     # (4,) and segment_anything's habitual (1, 4) are one prompt; (B, 4) with B > 1 a batch.
     batched = boxes.ndim == 2 and boxes.shape[0] > 1
     if boxes.ndim == 1:
         boxes = boxes[None]
     if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] == 0:
         raise InvalidPromptError(
-            f"box must have shape (4,) or (B, 4), XYXY in pixels: got shape {np.shape(box)}"
+            f"box must have shape (4,) or (B, 4), XYXY in pixels: got shape {given_shape}"
         )
     inverted = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
     if np.any(inverted):
@@ -173,7 +175,7 @@ def _mask(mask_input: object) -> tuple[NDArray[np.float32] | None, bool]:
     raise InvalidPromptError(
         f"mask_input must be low-resolution logits of shape (1, {size}, {size}) or, batched, "
         f"(B, 1, {size}, {size}), e.g. low_res_logits[best][None] from a previous predict: "
-        f"got shape {np.shape(mask_input)}"
+        f"got shape {mask.shape}"
     )
 
 

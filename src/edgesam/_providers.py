@@ -13,7 +13,7 @@ import importlib.metadata
 import logging
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Union
+from typing import Any
 
 import onnxruntime as ort
 
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 CPU = "CPUExecutionProvider"
 AUTO_ORDER = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider", CPU)
 
-ProviderSpec = Union[str, tuple[str, Mapping[str, Any]]]
+ProviderSpec = str | tuple[str, Mapping[str, Any]]
 
 _ALIASES = {
     "cpu": CPU,
@@ -72,7 +72,9 @@ def provider_name(spec: ProviderSpec) -> str:
     """The canonical onnxruntime name of a provider given by alias or full name."""
     name = spec[0] if isinstance(spec, tuple) else spec
     if not isinstance(name, str) or not name:
-        raise ProviderError(f"a provider must be a name such as 'cuda' or 'CPUExecutionProvider': got {name!r}")
+        raise ProviderError(
+            f"a provider must be a name such as 'cuda' or 'CPUExecutionProvider': got {name!r}"
+        )
     canonical = _ALIASES.get(name.strip().lower(), name.strip())
     known = set(_ALIASES.values()) | set(ort.get_all_providers())
     if canonical not in known:

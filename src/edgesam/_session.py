@@ -99,7 +99,9 @@ class ModelSession:
     ) -> None:
         self.path = Path(path)
         self.contract = contract
-        self._options = session_options if session_options is not None else default_session_options()
+        self._options = (
+            session_options if session_options is not None else default_session_options()
+        )
         self._lock = threading.Lock()
         self._session = self._create(list(providers))
         self.input_names = self._check_contract()
