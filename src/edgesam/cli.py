@@ -1,0 +1,324 @@
+"""The ``edgesam`` command: segment images from the shell.
+
+The only module that configures logging or prints. Exit codes: 0 success,
+1 runtime failure (download, model, inference, I/O), 2 usage (bad arguments,
+malformed ``--point``/``--box`` text, unknown model name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from edgesam import __version__
+from edgesam._errors import (
+    EdgeSamError,
+    InvalidInputError,
+    MissingExtraError,
+    ProviderError,
+    UnknownModelError,
+)
+
+__all__ = ["main"]
+
+logger = logging.getLogger("edgesam.cli")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+_USAGE_ERRORS = (InvalidInputError, UnknownModelError, ProviderError)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """A command-line argument is malformed (exit code 2)."""
+
+
+# -- argument parsing helpers ---------------------------------------------------------------
+
+
+def parse_point(text: str) -> tuple[float, float, int]:
+    """Parse ``X,Y`` or ``X,Y,LABEL`` (label 1 foreground, 0 background; default 1)."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(
+            f"--point takes X,Y or X,Y,LABEL (e.g. 500,375 or 120,80,0): got {text!r}"
+        )
+    try:
+        x, y = float(parts[0]), float(parts[1])
+        label = int(parts[2]) if len(parts) == 3 else 1
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--point {text!r}: numbers expected ({err})") from err
+    if label not in (0, 1):
+        raise argparse.ArgumentTypeError(
+            f"--point {text!r}: LABEL must be 1 (foreground) or 0 (background)"
+        )
+    return x, y, label
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """Parse ``X0,Y0,X1,Y1``."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(
+            f"--box takes X0,Y0,X1,Y1 in pixels (e.g. 425,600,700,875): got {text!r}"
+        )
+    try:
+        x0, y0, x1, y1 = (float(part) for part in parts)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--box {text!r}: numbers expected ({err})") from err
+    return x0, y0, x1, y1
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        default="edge_sam_3x",
+        help="official model to download and use: edge_sam_3x (default) or edge_sam",
+    )
+    group.add_argument("--encoder", type=Path, help="local encoder .onnx (with --decoder)")
+    group.add_argument("--decoder", type=Path, help="local decoder .onnx (with --encoder)")
+    group.add_argument(
+        "--providers",
+        help="comma-separated execution providers, best first (e.g. cuda,cpu); "
+        "default: EDGESAM_PROVIDERS or automatic",
+    )
+
+
+def _load_predictor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from edgesam import SamPredictor
+
+    providers = args.providers.split(",") if args.providers else None
+    if (args.encoder is None) != (args.decoder is None):
+        raise UsageError("--encoder and --decoder go together: give both, or neither")
+    if args.encoder is not None:
+        return SamPredictor.from_files(args.encoder, args.decoder, providers=providers)
+    return SamPredictor.from_pretrained(args.model, providers=providers)
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edgesam._formats import save_binary_mask, save_overlay
+
+    if not args.point and not args.box:
+        raise UsageError("segment needs a prompt: at least one --point X,Y[,LABEL] or a --box")
+    predictor = _load_predictor(args)
+    predictor.set_image(args.image)
+    coords = labels = None
+    if args.point:
+        coords = np.array([[x, y] for x, y, _ in args.point], dtype=np.float32)
+        labels = np.array([label for _, _, label in args.point], dtype=np.int64)
+    box = np.array(args.box, dtype=np.float32) if args.box else None
+    single = args.box is not None or (args.point is not None and len(args.point) > 1)
+    masks, scores, _ = predictor.predict(
+        point_coords=coords,
+        point_labels=labels,
+        box=box,
+        num_multimask_outputs=1 if single else 4,
+        use_stability_score=not single,
+    )
+    best = int(scores.argmax())
+    save_binary_mask(masks[best], args.output)
+    print(f"{args.output}: mask of {int(masks[best].sum())} pixels, score {scores[best]:.3f}")
+    if args.overlay is not None:
+        from PIL import Image
+
+        with Image.open(args.image) as image:
+            save_overlay(np.asarray(image.convert("RGB")), [masks[best]], args.overlay)
+        print(f"{args.overlay}: overlay")
+    return EXIT_OK
+
+
+def _cmd_everything(args: argparse.Namespace) -> int:
+    from edgesam.amg._batch import run_everything
+
+    predictor = _load_predictor(args)
+    return run_everything(
+        predictor,
+        inputs=args.inputs,
+        output=args.output,
+        output_format=args.format,
+        overlay=args.overlay,
+        points_per_side=args.points_per_side,
+        pred_iou_thresh=args.pred_iou_thresh,
+        stability_score_thresh=args.stability_score_thresh,
+        min_mask_region_area=args.min_mask_region_area,
+        crop_n_layers=args.crop_n_layers,
+        progress=not args.quiet,
+    )
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from edgesam._hub import fetch_model_files
+    from edgesam._registry import MODELS, get_model_spec
+
+    names = list(MODELS) if args.all else [args.model]
+    which = ("encoder", "decoder", "checkpoint") if args.checkpoint else ("encoder", "decoder")
+    for name in names:
+        spec = get_model_spec(name)
+        paths = fetch_model_files(spec, which=which, revision=args.revision)
+        for role, path in paths.items():
+            print(f"{name} {role}: {path}")
+    return EXIT_OK
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import numpy as np
+    import onnxruntime
+
+    from edgesam._hub import cached_path
+    from edgesam._providers import available_providers, resolve_providers
+    from edgesam._registry import DEFAULT_MODEL, MODELS
+
+    print(f"edgesam {__version__}")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, "
+          f"onnxruntime {onnxruntime.__version__}")
+    print(f"providers available: {', '.join(available_providers())}")
+    try:
+        chosen = [spec if isinstance(spec, str) else spec[0] for spec in resolve_providers(None)]
+        print(f"providers selected:  {', '.join(chosen)}")
+    except ProviderError as err:
+        print(f"providers selected:  invalid EDGESAM_PROVIDERS ({err})")
+    print("models:")
+    for name, spec in MODELS.items():
+        marker = " (default)" if name == DEFAULT_MODEL else ""
+        print(f"  {name}{marker}: {spec.repo_type} {spec.repo_id}")
+        for role in ("encoder", "decoder", "checkpoint"):
+            file = getattr(spec, role)
+            where = cached_path(spec, file)
+            print(f"    {role:<10} {file.path}  {'cached at ' + str(where) if where else 'not cached'}")
+    return EXIT_OK
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``edgesam`` argument parser with all sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="edgesam",
+        description="Segment images with EdgeSAM (on-device Segment Anything), without torch.",
+        epilog="Weights are downloaded on first use from the authors' Hugging Face Space "
+        "(non-commercial licence) and cached. Run 'edgesam COMMAND --help' for details.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgesam {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress and show tracebacks"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    segment = commands.add_parser(
+        "segment",
+        help="segment one object from clicks and/or a box",
+        description="Segment one object in IMAGE from clicks and/or a box and save the mask "
+        "as a black-and-white PNG. One click: the most stable of the four candidate masks. "
+        "Several clicks or a box: the single-mask output.",
+    )
+    segment.add_argument("image", type=Path, metavar="IMAGE")
+    segment.add_argument(
+        "--point", type=parse_point, action="append", metavar="X,Y[,LABEL]",
+        help="a click in pixels; LABEL 1 = object (default), 0 = background. Repeatable",
+    )
+    segment.add_argument(
+        "--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box around the object, in pixels"
+    )
+    segment.add_argument("--output", type=Path, required=True, help="mask PNG to write")
+    segment.add_argument("--overlay", type=Path, help="also write the mask drawn over the image")
+    _add_model_options(segment)
+    segment.set_defaults(func=_cmd_segment)
+
+    everything = commands.add_parser(
+        "everything",
+        help="segment everything in images (automatic mask generation)",
+        description="Find all objects in each image (a grid of clicks, filtered and "
+        "de-duplicated, as segment_anything's automatic mask generator) and write them to "
+        "OUTPUT/<image name>/. Images already done are skipped, so an interrupted run resumes.",
+    )
+    everything.add_argument("inputs", type=Path, nargs="+", metavar="IMAGE_OR_DIR")
+    everything.add_argument("--output", type=Path, required=True, help="output directory")
+    everything.add_argument(
+        "--format", choices=("png", "coco-rle"), default="png",
+        help="png: one PNG per mask + metadata.csv; coco-rle: one COCO-style JSON per image",
+    )
+    everything.add_argument("--overlay", action="store_true", help="also write overlay.png")
+    everything.add_argument("--points-per-side", type=int, default=32)
+    everything.add_argument("--pred-iou-thresh", type=float, default=0.88)
+    everything.add_argument("--stability-score-thresh", type=float, default=0.95)
+    everything.add_argument("--min-mask-region-area", type=int, default=0)
+    everything.add_argument("--crop-n-layers", type=int, default=0)
+    everything.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_model_options(everything)
+    everything.set_defaults(func=_cmd_everything)
+
+    download = commands.add_parser(
+        "download",
+        help="download and verify model files now (e.g. before going offline)",
+        description="Download the official model files into the Hugging Face cache and "
+        "verify their sha256. Later runs work offline (HF_HUB_OFFLINE=1).",
+    )
+    download.add_argument("model", nargs="?", default="edge_sam_3x", metavar="MODEL")
+    download.add_argument("--all", action="store_true", help="every known model")
+    download.add_argument(
+        "--checkpoint", action="store_true",
+        help="also the .pth checkpoint (used for mask_input with the official decoder)",
+    )
+    download.add_argument("--revision", help="Space revision (default: main)")
+    download.set_defaults(func=_cmd_download)
+
+    info = commands.add_parser(
+        "info", help="versions, models, cache paths and execution providers",
+        description="Show versions, known models and where they are cached, and the "
+        "execution providers available and selected.",
+    )
+    info.set_defaults(func=_cmd_info)
+
+    from edgesam.export._cli import register as register_export
+
+    register_export(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``edgesam`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except UsageError as err:
+        parser.exit(EXIT_USAGE, f"edgesam {args.command}: error: {err}\n")
+    except MissingExtraError as err:
+        return _fail(args, err, EXIT_FAILURE)
+    except _USAGE_ERRORS as err:
+        return _fail(args, err, EXIT_USAGE)
+    except (EdgeSamError, OSError) as err:
+        return _fail(args, err, EXIT_FAILURE)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(args: argparse.Namespace, err: BaseException, code: int) -> int:
+    if args.verbose:
+        logger.exception("edgesam %s failed", args.command)
+    print(f"edgesam {args.command}: error: {err}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
