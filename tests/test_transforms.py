@@ -55,9 +55,7 @@ def _denormalise(planes: np.ndarray) -> np.ndarray:
         ((2, 1), (1024, 512)),
     ],
 )
-def test_input_size_for_hand_computed(
-    original: tuple[int, int], expected: tuple[int, int]
-) -> None:
+def test_input_size_for_hand_computed(original: tuple[int, int], expected: tuple[int, int]) -> None:
     assert input_size_for(original) == expected
 
 

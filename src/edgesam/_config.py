@@ -9,6 +9,7 @@ them and edgesam passes its options through under their own names.
                        preference, e.g. ``"cuda,cpu"`` or
                        ``"CUDAExecutionProvider,CPUExecutionProvider"``.
                        Overrides automatic selection; ``providers=`` overrides it.
+                       Unset, empty or blank means automatic selection.
 =====================  ==========================================================
 """
 
@@ -31,7 +32,7 @@ def providers_from_env() -> list[str] | None:
     Raises
     ------
     ProviderError
-        If the variable is set but lists no provider.
+        If the list has an empty entry (``"cuda,,cpu"``).
     """
     raw = os.environ.get(ENV_PROVIDERS)
     if raw is None or not raw.strip():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._errors import InvalidEmbeddingError
+from edgesam._transforms import input_size_for
 
 __all__ = ["EMBEDDING_SHAPE", "ImageEmbedding"]
 
@@ -29,7 +30,7 @@ _FORMAT_VERSION = 1
 def _size_pair(value: object, name: str) -> tuple[int, int]:
     try:
         height, width = (int(part) for part in value)  # type: ignore[attr-defined]
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise InvalidEmbeddingError(f"{name} must be (height, width): got {value!r}") from err
     if height < 1 or width < 1:
         raise InvalidEmbeddingError(f"{name} must be positive: got {(height, width)}")
@@ -73,19 +74,28 @@ class ImageEmbedding:
             )
         if not np.all(np.isfinite(array)):
             raise InvalidEmbeddingError("the image embedding contains NaN or infinity")
-        object.__setattr__(self, "original_size", _size_pair(self.original_size, "original_size"))
-        object.__setattr__(self, "input_size", _size_pair(self.input_size, "input_size"))
-        if max(self.input_size) != 1024:
+        original_size = _size_pair(self.original_size, "original_size")
+        input_size = _size_pair(self.input_size, "input_size")
+        if input_size != input_size_for(original_size):
             raise InvalidEmbeddingError(
-                f"input_size must have 1024 as its long side: got {self.input_size}"
+                f"input_size {input_size} does not belong to an image of original_size "
+                f"{original_size} (expected {input_size_for(original_size)})"
             )
+        # Read-only, so that np.asarray(embedding) cannot change the predictor's state.
+        frozen = array.view()
+        frozen.flags.writeable = False
+        object.__setattr__(self, "array", frozen)
+        object.__setattr__(self, "original_size", original_size)
+        object.__setattr__(self, "input_size", input_size)
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of :attr:`array`, ``(1, 256, 64, 64)``."""
         return tuple(self.array.shape)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> NDArray[Any]:
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> NDArray[Any]:
+        if copy:
+            return np.array(self.array, dtype=dtype, copy=True)
         return np.asarray(self.array, dtype=dtype)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -100,7 +110,9 @@ class ImageEmbedding:
             "model_name": self.model_name,
             "fingerprint": self.fingerprint,
         }
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        temp_name = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        # os.open with 0o666 honours the umask, unlike mkstemp's fixed 0o600.
+        handle = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(handle, "wb") as stream:
                 np.savez(stream, embedding=self.array, meta=np.array(json.dumps(meta)))
@@ -120,20 +132,34 @@ class ImageEmbedding:
             If the file is missing, truncated, or not an edgesam embedding.
         """
         source = Path(path)
+        hint = "save one with predictor.get_image_embedding().save(path)"
         try:
-            with np.load(source, allow_pickle=False) as data:
-                array = np.array(data["embedding"])
-                meta = json.loads(str(data["meta"]))
+            # Open the file ourselves: np.load leaks its handle when a zip is truncated.
+            with source.open("rb") as stream:
+                data = np.load(stream, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):
+                    raise ValueError("not an .npz archive")
+                with data:
+                    array = np.array(data["embedding"])
+                    meta = json.loads(str(data["meta"]))
         except FileNotFoundError as err:
             raise InvalidEmbeddingError(f"embedding file {str(source)!r} does not exist") from err
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+        except (
+            OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError
+        ) as err:
             raise InvalidEmbeddingError(
                 f"{str(source)!r} is not a readable edgesam embedding ({type(err).__name__}: "
-                f"{err}); save one with ImageEmbedding.save or predictor.get_image_embedding()"
+                f"{err}); {hint}"
             ) from err
-        if not isinstance(meta, dict) or meta.get("format_version") != _FORMAT_VERSION:
+        fields = ("original_size", "input_size", "model_name", "fingerprint")
+        if (
+            not isinstance(meta, dict)
+            or meta.get("format_version") != _FORMAT_VERSION
+            or any(field not in meta for field in fields)
+        ):
             raise InvalidEmbeddingError(
-                f"{str(source)!r} has an unknown embedding format: {meta!r}"
+                f"{str(source)!r} is not an edgesam embedding of format {_FORMAT_VERSION} "
+                f"(metadata {meta!r}); {hint}"
             )
         return cls(
             array=array,

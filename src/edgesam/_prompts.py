@@ -89,9 +89,13 @@ def _as_float_array(value: object, name: str) -> NDArray[np.float32]:
             f"{name} must hold integers or floats: got dtype {array.dtype}"
             + (" (ragged nested lists?)" if array.dtype == object else "")
         )
-    result = array.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = array.astype(np.float32)
     if not np.all(np.isfinite(result)):
-        raise InvalidPromptError(f"{name} must be finite: it contains NaN or infinity")
+        raise InvalidPromptError(
+            f"{name} must be finite float32 values: it contains NaN, infinity or a value "
+            "beyond float32's range"
+        )
     return result
 
 

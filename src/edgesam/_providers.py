@@ -1,9 +1,10 @@
 """Which onnxruntime execution providers to use, in which order.
 
 Precedence: the ``providers=`` argument, then ``EDGESAM_PROVIDERS``, then the
-automatic choice: the first available of CUDA, CoreML, DirectML, followed by
-CPU. TensorRT, OpenVINO and ROCm are used only when asked for, because their
-first-run compilation or numerics are not what most users expect. CPU is always
+automatic choice: those of CUDA, CoreML and DirectML that this onnxruntime
+build offers, in that order of preference, followed by CPU. TensorRT, OpenVINO
+and ROCm are used only when asked for, because their first-run compilation or
+numerics are not what most users expect. CPU is always
 kept last as the fallback that ``_session`` retreats to.
 """
 
@@ -114,7 +115,12 @@ def resolve_providers(requested: Sequence[ProviderSpec] | None = None) -> list[P
     if requested is None:
         chosen: list[ProviderSpec] = [name for name in AUTO_ORDER if name in available]
         return chosen if chosen else [CPU]
-    if isinstance(requested, (str, tuple)):
+    if isinstance(requested, str) or (
+        isinstance(requested, tuple)
+        and len(requested) == 2
+        and isinstance(requested[0], str)
+        and isinstance(requested[1], Mapping)
+    ):
         requested = [requested]
     chosen = []
     for spec in requested:

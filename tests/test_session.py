@@ -1,0 +1,456 @@
+"""ModelSession: damaged files, contract checks, and CPU fallback at creation and at run time.
+
+Accelerators are simulated by replacing ``onnxruntime.InferenceSession`` (as
+``edgesam._session`` sees it) with wrappers that fail the way CUDA does: at
+creation (a missing library) or at run time (a kernel error).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import TensorProto, helper
+
+import edgesam._session
+from edgesam import (
+    CorruptModelError,
+    EdgeSam,
+    InferenceError,
+    ModelContractError,
+    ModelFileError,
+)
+from edgesam._session import (
+    DECODER_CONTRACT,
+    ENCODER_CONTRACT,
+    ModelSession,
+    default_session_options,
+)
+from tiny_models import build_encoder, expected_embedding
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+REAL_SESSION = onnxruntime.InferenceSession
+
+
+def _names(providers: Sequence[Any]) -> list[str]:
+    return [spec[0] if isinstance(spec, tuple) else spec for spec in providers]
+
+
+def _image_input(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(1, 3, 1024, 1024)).astype(np.float32)
+
+
+def _session_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING and record.name == "edgesam._session"
+    ]
+
+
+def _save_model(
+    path: Path,
+    inputs: list[tuple[str, int, list[Any]]],
+    outputs: list[tuple[str, list[Any]]],
+    nodes: list[onnx.NodeProto],
+) -> Path:
+    graph = helper.make_graph(
+        nodes,
+        "contract_test",
+        [helper.make_tensor_value_info(name, dtype, shape) for name, dtype, shape in inputs],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in outputs],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def test_encoder_session_runs_and_reports_cpu(tiny_model_files: dict[str, Path]) -> None:
+    session = ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CPU])
+    assert session.providers == [CPU]
+    assert session.input_names == ["image"]
+    assert session.output_names == ["image_embeddings"]
+    assert session.has_optional_inputs is False
+    image = _image_input()
+    (embedding,) = session.run({"image": image})
+    assert embedding.dtype == np.float32
+    np.testing.assert_allclose(embedding, expected_embedding(image), rtol=0, atol=1e-5)
+
+
+def test_decoder_sessions_and_optional_inputs(tiny_model_files: dict[str, Path]) -> None:
+    official = ModelSession(tiny_model_files["decoder"], DECODER_CONTRACT, [CPU])
+    assert official.has_optional_inputs is False
+    assert official.input_shape("point_coords") == [1, "num_points", 2]
+    assert set(official.output_names) == {"scores", "masks"}
+    full = ModelSession(tiny_model_files["full_decoder"], DECODER_CONTRACT, [CPU])
+    assert full.has_optional_inputs is True
+    assert full.input_shape("mask_input") == ["num_prompts", 1, 256, 256]
+    with pytest.raises(KeyError):
+        full.input_shape("image")
+
+
+def test_default_session_options() -> None:
+    options = default_session_options()
+    assert isinstance(options, onnxruntime.SessionOptions)
+    assert options.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+def test_caller_session_options_are_passed_through(
+    tiny_model_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+
+    def recording(path: str, sess_options: Any = None, providers: Any = None) -> Any:
+        seen.append(sess_options)
+        return REAL_SESSION(path, sess_options=sess_options, providers=providers)
+
+    monkeypatch.setattr(edgesam._session.ort, "InferenceSession", recording)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CPU], options)
+    assert seen == [options]
+    seen.clear()
+    ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CPU])
+    assert len(seen) == 1
+    assert seen[0].graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+def test_info_log_says_what_runs(
+    tiny_model_files: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="edgesam._session"):
+        ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CPU])
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any("tiny_encoder.onnx" in m and CPU in m for m in infos)
+
+
+# -- damaged files ---------------------------------------------------------------------------
+
+
+def test_random_bytes_are_a_corrupt_model(tmp_path: Path) -> None:
+    path = tmp_path / "random.onnx"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(CorruptModelError, match="could not be loaded as an ONNX model") as info:
+        ModelSession(path, ENCODER_CONTRACT, [CPU])
+    assert str(path) in str(info.value)
+    assert "encoder" in str(info.value)
+    assert isinstance(info.value, ModelFileError)
+    assert isinstance(info.value, ValueError)
+    assert info.value.__cause__ is not None
+
+
+def test_truncated_encoder_is_a_corrupt_model(
+    tiny_model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    data = tiny_model_files["encoder"].read_bytes()
+    path = tmp_path / "truncated_encoder.onnx"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptModelError, match="truncated"):
+        ModelSession(path, ENCODER_CONTRACT, [CPU])
+
+
+def test_empty_file_is_a_corrupt_model(tmp_path: Path) -> None:
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    with pytest.raises(CorruptModelError):
+        ModelSession(path, DECODER_CONTRACT, [CPU])
+
+
+# -- contract ---------------------------------------------------------------------------------
+
+
+def test_encoder_given_as_decoder(tiny_model_files: dict[str, Path]) -> None:
+    with pytest.raises(ModelContractError, match="is not an EdgeSAM decoder") as info:
+        ModelSession(tiny_model_files["encoder"], DECODER_CONTRACT, [CPU])
+    message = str(info.value)
+    assert "this looks like an encoder file: swap encoder= and decoder=" in message
+    assert "missing input 'point_coords'" in message
+    assert "image: tensor(float) [1, 3, 1024, 1024]" in message
+    assert isinstance(info.value, ModelFileError)
+
+
+@pytest.mark.parametrize("which", ["decoder", "full_decoder"])
+def test_decoder_given_as_encoder(tiny_model_files: dict[str, Path], which: str) -> None:
+    with pytest.raises(ModelContractError, match="is not an EdgeSAM encoder") as info:
+        ModelSession(tiny_model_files[which], ENCODER_CONTRACT, [CPU])
+    message = str(info.value)
+    assert "this looks like a decoder file: swap encoder= and decoder=" in message
+    assert "missing input 'image'" in message
+
+
+def test_encoder_with_another_input_name(tmp_path: Path) -> None:
+    path = build_encoder(tmp_path / "renamed.onnx", input_name="input")
+    with pytest.raises(ModelContractError) as info:
+        ModelSession(path, ENCODER_CONTRACT, [CPU])
+    message = str(info.value)
+    assert "missing input 'image'" in message
+    assert "unexpected inputs ['input']" in message
+    assert "swap" not in message
+
+
+def test_encoder_with_double_input(tmp_path: Path) -> None:
+    path = _save_model(
+        tmp_path / "double.onnx",
+        [("image", TensorProto.DOUBLE, [1, 3, 1024, 1024])],
+        [("image_embeddings", [1, 3, 1024, 1024])],
+        [helper.make_node("Cast", ["image"], ["image_embeddings"], to=TensorProto.FLOAT)],
+    )
+    with pytest.raises(ModelContractError, match=r"input 'image' is tensor\(double\) of rank 4"):
+        ModelSession(path, ENCODER_CONTRACT, [CPU])
+
+
+def test_encoder_of_wrong_rank(tmp_path: Path) -> None:
+    path = _save_model(
+        tmp_path / "rank3.onnx",
+        [("image", TensorProto.FLOAT, [3, 1024, 1024])],
+        [("image_embeddings", [3, 1024, 1024])],
+        [helper.make_node("Identity", ["image"], ["image_embeddings"])],
+    )
+    with pytest.raises(ModelContractError) as info:
+        ModelSession(path, ENCODER_CONTRACT, [CPU])
+    message = str(info.value)
+    assert "input 'image' is tensor(float) of rank 3, expected tensor(float) of rank 4" in message
+    assert "output 'image_embeddings' is tensor(float) of rank 3" in message
+
+
+def test_encoder_with_an_extra_input(tmp_path: Path) -> None:
+    path = _save_model(
+        tmp_path / "extra.onnx",
+        [("image", TensorProto.FLOAT, [1, 3, 8, 8]), ("gain", TensorProto.FLOAT, [1])],
+        [("image_embeddings", [1, 3, 8, 8])],
+        [helper.make_node("Mul", ["image", "gain"], ["image_embeddings"])],
+    )
+    with pytest.raises(ModelContractError, match=r"unexpected inputs \['gain'\]"):
+        ModelSession(path, ENCODER_CONTRACT, [CPU])
+
+
+def test_decoder_with_half_of_the_optional_inputs(tmp_path: Path) -> None:
+    path = _save_model(
+        tmp_path / "half_mask.onnx",
+        [
+            ("image_embeddings", TensorProto.FLOAT, [1, 256, 64, 64]),
+            ("point_coords", TensorProto.FLOAT, [1, "n", 2]),
+            ("point_labels", TensorProto.FLOAT, [1, "n"]),
+            ("mask_input", TensorProto.FLOAT, [1, 1, 256, 256]),
+        ],
+        [("scores", [1, "n"]), ("masks", [1, 1, 256, 256])],
+        [
+            helper.make_node("Identity", ["point_labels"], ["scores"]),
+            helper.make_node("Identity", ["mask_input"], ["masks"]),
+        ],
+    )
+    with pytest.raises(ModelContractError, match="missing input 'has_mask_input'"):
+        ModelSession(path, DECODER_CONTRACT, [CPU])
+
+
+def test_decoder_missing_an_output(tmp_path: Path) -> None:
+    path = _save_model(
+        tmp_path / "no_scores.onnx",
+        [
+            ("image_embeddings", TensorProto.FLOAT, [1, 256, 64, 64]),
+            ("point_coords", TensorProto.FLOAT, [1, "n", 2]),
+            ("point_labels", TensorProto.FLOAT, [1, "n"]),
+        ],
+        [("masks", [1, 256, 64, 64])],
+        [helper.make_node("Identity", ["image_embeddings"], ["masks"])],
+    )
+    with pytest.raises(ModelContractError, match="missing output 'scores'"):
+        ModelSession(path, DECODER_CONTRACT, [CPU])
+
+
+# -- fallback at creation ---------------------------------------------------------------------
+
+
+def _patch_sessions(
+    monkeypatch: pytest.MonkeyPatch, on_accelerator: Callable[[str, Any], Any]
+) -> list[list[str]]:
+    """Replace InferenceSession; requests naming CUDA go to ``on_accelerator``."""
+    calls: list[list[str]] = []
+
+    def factory(path: str, sess_options: Any = None, providers: Any = None) -> Any:
+        names = _names(providers)
+        calls.append(names)
+        if CUDA in names:
+            return on_accelerator(path, sess_options)
+        return REAL_SESSION(path, sess_options=sess_options, providers=providers)
+
+    monkeypatch.setattr(edgesam._session.ort, "InferenceSession", factory)
+    return calls
+
+
+def _cuda_library_missing(path: str, sess_options: Any) -> Any:
+    raise RuntimeError("Failed to load library libonnxruntime_providers_cuda.so: libcublasLt.so.12")
+
+
+def test_creation_failure_falls_back_to_cpu(
+    tiny_model_files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = _patch_sessions(monkeypatch, _cuda_library_missing)
+    with caplog.at_level(logging.WARNING, logger="edgesam._session"):
+        session = ModelSession(
+            tiny_model_files["encoder"], ENCODER_CONTRACT, [(CUDA, {"device_id": 0}), CPU]
+        )
+    assert calls == [[CUDA, CPU], [CPU]]
+    assert session.providers == [CPU]
+    warnings = _session_warnings(caplog)
+    assert len(warnings) == 1
+    assert "falling back to CPU" in warnings[0]
+    assert "libcublasLt" in warnings[0]
+    image = _image_input(1)
+    np.testing.assert_allclose(
+        session.run({"image": image})[0], expected_embedding(image), rtol=0, atol=1e-5
+    )
+
+
+def test_creation_fallback_through_from_files(
+    tiny_model_files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv("EDGESAM_PROVIDERS", raising=False)
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CUDA, CPU])
+    calls = _patch_sessions(monkeypatch, _cuda_library_missing)
+    with caplog.at_level(logging.WARNING, logger="edgesam._session"):
+        model = EdgeSam.from_files(
+            tiny_model_files["encoder"], tiny_model_files["decoder"], providers=["cuda"]
+        )
+    assert calls == [[CUDA, CPU], [CPU], [CUDA, CPU], [CPU]]
+    assert model.providers == {"encoder": [CPU], "decoder": [CPU]}
+    assert len(_session_warnings(caplog)) == 2  # one per session
+
+
+def test_provider_silently_dropped_by_onnxruntime_is_reported(
+    tiny_model_files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def gives_cpu(path: str, sess_options: Any) -> Any:
+        return REAL_SESSION(path, sess_options=sess_options, providers=[CPU])
+
+    _patch_sessions(monkeypatch, gives_cpu)
+    with caplog.at_level(logging.WARNING, logger="edgesam._session"):
+        session = ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CUDA, CPU])
+    assert session.providers == [CPU]
+    warnings = _session_warnings(caplog)
+    assert len(warnings) == 1
+    assert f"asked for {CUDA} but onnxruntime gave it ['{CPU}']" in warnings[0]
+
+
+def test_corrupt_file_on_cpu_alone_is_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "random.onnx"
+    path.write_bytes(b"\x00not an onnx file")
+    calls = _patch_sessions(monkeypatch, _cuda_library_missing)
+    with pytest.raises(CorruptModelError):
+        ModelSession(path, ENCODER_CONTRACT, [CPU])
+    assert calls == [[CPU]]
+
+
+# -- fallback at run time ---------------------------------------------------------------------
+
+
+class FlakyAccelerator:
+    """A session that claims CUDA and fails every run, like a cuDNN mismatch."""
+
+    instances: ClassVar[list[FlakyAccelerator]] = []
+
+    def __init__(self, path: str, sess_options: Any) -> None:
+        self._session = REAL_SESSION(path, sess_options=sess_options, providers=[CPU])
+        self.runs = 0
+        FlakyAccelerator.instances.append(self)
+
+    def get_providers(self) -> list[str]:
+        return [CUDA, CPU]
+
+    def get_inputs(self) -> Any:
+        return self._session.get_inputs()
+
+    def get_outputs(self) -> Any:
+        return self._session.get_outputs()
+
+    def run(self, output_names: Any, feeds: Any, run_options: Any = None) -> Any:
+        self.runs += 1
+        raise RuntimeError("CUDNN_STATUS_EXECUTION_FAILED")
+
+
+@pytest.fixture
+def flaky(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    FlakyAccelerator.instances = []
+    return _patch_sessions(monkeypatch, FlakyAccelerator)
+
+
+def test_run_failure_rebuilds_on_cpu_once(
+    tiny_model_files: dict[str, Path],
+    flaky: list[list[str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session = ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CUDA, CPU])
+    assert session.providers == [CUDA, CPU]
+    image = _image_input(2)
+    with caplog.at_level(logging.WARNING, logger="edgesam._session"):
+        (embedding,) = session.run({"image": image})
+    np.testing.assert_allclose(embedding, expected_embedding(image), rtol=0, atol=1e-5)
+    assert session.providers == [CPU]
+    assert flaky == [[CUDA, CPU], [CPU]]
+    assert FlakyAccelerator.instances[0].runs == 1
+    warnings = _session_warnings(caplog)
+    assert len(warnings) == 1
+    assert "rebuilding it on CPU" in warnings[0]
+    assert "CUDNN_STATUS_EXECUTION_FAILED" in warnings[0]
+    assert CUDA in warnings[0]
+    # Later runs stay on CPU: no second rebuild, no further warning.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="edgesam._session"):
+        session.run({"image": image})
+    assert flaky == [[CUDA, CPU], [CPU]]
+    assert _session_warnings(caplog) == []
+
+
+def test_run_failure_in_decoder_falls_back_too(
+    tiny_model_files: dict[str, Path], flaky: list[list[str]]
+) -> None:
+    session = ModelSession(tiny_model_files["decoder"], DECODER_CONTRACT, [CUDA, CPU])
+    feeds = {
+        "image_embeddings": np.zeros((1, 256, 64, 64), dtype=np.float32),
+        "point_coords": np.array([[[512.0, 256.0], [0.0, 0.0]]], dtype=np.float32),
+        "point_labels": np.array([[1.0, -1.0]], dtype=np.float32),
+    }
+    outputs = dict(zip(session.output_names, session.run(feeds), strict=True))
+    scores, masks = outputs["scores"], outputs["masks"]
+    # The tiny decoder's scores: [count, sum of labels, sum of x, mean embedding].
+    np.testing.assert_allclose(scores, [[2.0, 0.0, 512.0, 0.0]], atol=1e-6)
+    assert masks.shape == (1, 4, 256, 256)
+    assert session.providers == [CPU]
+
+
+def test_failure_on_cpu_is_an_inference_error(tiny_model_files: dict[str, Path]) -> None:
+    session = ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CPU])
+    with pytest.raises(InferenceError, match="the encoder failed on CPU") as info:
+        session.run({"image": np.zeros((1, 3, 10, 10), dtype=np.float32)})
+    assert isinstance(info.value, RuntimeError)
+    assert info.value.__cause__ is not None
+
+
+def test_failure_on_cpu_after_fallback_is_an_inference_error(
+    tiny_model_files: dict[str, Path], flaky: list[list[str]]
+) -> None:
+    session = ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CUDA, CPU])
+    with pytest.raises(InferenceError, match="failed on CPU too") as info:
+        session.run({"image": np.zeros((1, 3, 10, 10), dtype=np.float32)})
+    assert flaky == [[CUDA, CPU], [CPU]]
+    assert info.value.__cause__ is not None
