@@ -18,6 +18,8 @@ def _find_reference_dir() -> Path | None:
     return candidate if (candidate / "vectors.npz").is_file() else None
 
 
+pytest_plugins = ["fakehub"]
+
 REFERENCE_DIR = _find_reference_dir()
 SKIP_NO_REFERENCE = (
     "reference data not found: these tests need ../shared/reference beside the checkout "

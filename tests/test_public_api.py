@@ -36,6 +36,7 @@ EXPECTED_ALL = [
     "WeightsError",
     "WeightsNotFoundError",
     "__version__",
+    "download",
 ]
 
 

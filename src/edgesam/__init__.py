@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from edgesam._download import download
 from edgesam._embedding import ImageEmbedding
 from edgesam._errors import (
     CheckpointError,
@@ -61,4 +62,5 @@ __all__ = [
     "WeightsError",
     "WeightsNotFoundError",
     "__version__",
+    "download",
 ]

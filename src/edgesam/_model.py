@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from edgesam._errors import MaskInputUnavailableError, WeightsError, WeightsNotFoundError
+from edgesam._errors import MaskInputUnavailableError, WeightsError
 from edgesam._providers import ProviderSpec, resolve_providers
 from edgesam._session import DECODER_CONTRACT, ENCODER_CONTRACT, ModelSession
 
@@ -32,16 +32,6 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 _HASH_CHUNK = 1 << 20
-
-
-def _existing_file(path: PathLike, argument: str) -> Path:
-    resolved = Path(path).expanduser()
-    if not resolved.is_file():
-        raise WeightsNotFoundError(
-            f"{argument}={str(path)!r} does not exist or is not a file; pass the path of the "
-            "EdgeSAM .onnx file, or use from_pretrained() to download the official one"
-        )
-    return resolved
 
 
 def _sha256(path: Path) -> str:
@@ -117,10 +107,12 @@ class EdgeSam:
         CorruptModelError, ModelContractError
             A file is not an ONNX model, or not an EdgeSAM encoder/decoder.
         """
-        encoder_path = _existing_file(encoder, "encoder")
-        decoder_path = _existing_file(decoder, "decoder")
+        from edgesam._hub import local_file
+
+        encoder_path = local_file(encoder, argument="encoder")
+        decoder_path = local_file(decoder, argument="decoder")
         checkpoint_path = (
-            _existing_file(checkpoint, "checkpoint") if checkpoint is not None else None
+            local_file(checkpoint, argument="checkpoint") if checkpoint is not None else None
         )
         resolved = resolve_providers(providers)
         return cls(
@@ -165,24 +157,23 @@ class EdgeSam:
             Download failed, the file is not cached in offline mode, or its
             sha256 differs from the pinned value.
         """
-        from edgesam._hub import fetch_file
+        from edgesam._hub import HubOptions, fetch_file
         from edgesam._registry import get_model_spec
 
         spec = get_model_spec(model)
-        hub_options: dict[str, object] = {
+        hub_options: HubOptions = {
             "revision": revision,
             "cache_dir": cache_dir,
             "token": token,
             "local_files_only": local_files_only,
-            "force_download": force_download,
             "endpoint": endpoint,
         }
-        encoder_path = fetch_file(spec, spec.encoder, **hub_options)  # type: ignore[arg-type]
-        decoder_path = fetch_file(spec, spec.decoder, **hub_options)  # type: ignore[arg-type]
+        first_load: HubOptions = {**hub_options, "force_download": force_download}
+        encoder_path = fetch_file(spec, spec.encoder, **first_load)
+        decoder_path = fetch_file(spec, spec.decoder, **first_load)
 
         def fetch_checkpoint() -> Path:
-            options = dict(hub_options, force_download=False)
-            return fetch_file(spec, spec.checkpoint, **options)  # type: ignore[arg-type]
+            return fetch_file(spec, spec.checkpoint, **hub_options)
 
         resolved = resolve_providers(providers)
         return cls(
