@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakehub import FakeHub
 
 import edgesam
 from edgesam import (
@@ -23,6 +22,7 @@ from edgesam import (
     WeightsNotFoundError,
 )
 from edgesam._registry import FileSpec, ModelSpec
+from fakehub import FakeHub
 
 REPO = "chongzhou/EdgeSAM"
 

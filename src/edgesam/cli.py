@@ -140,13 +140,19 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 
 def _cmd_everything(args: argparse.Namespace) -> int:
-    from edgesam.amg._batch import run_everything
+    from edgesam._everything import find_images, segment_everything
 
+    images = find_images(args.inputs)
+    if not images:
+        raise UsageError("no image files found in the given inputs")
     predictor = _load_predictor(args)
-    return run_everything(
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]  # huggingface_hub's dependency
+
+    bar = tqdm(images, desc="segmenting", unit="image", disable=args.quiet)
+    summary = segment_everything(
         predictor,
-        inputs=args.inputs,
-        output=args.output,
+        bar,
+        args.output,
         output_format=args.format,
         overlay=args.overlay,
         points_per_side=args.points_per_side,
@@ -154,8 +160,12 @@ def _cmd_everything(args: argparse.Namespace) -> int:
         stability_score_thresh=args.stability_score_thresh,
         min_mask_region_area=args.min_mask_region_area,
         crop_n_layers=args.crop_n_layers,
-        progress=not args.quiet,
     )
+    print(
+        f"{len(summary.segmented)} segmented, {len(summary.already_done)} already done, "
+        f"{len(summary.unreadable)} unreadable (skipped) -> {args.output}"
+    )
+    return EXIT_OK
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
@@ -196,7 +206,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         for role in ("encoder", "decoder", "checkpoint"):
             file = getattr(spec, role)
             where = cached_path(spec, file)
-            print(f"    {role:<10} {file.path}  {'cached at ' + str(where) if where else 'not cached'}")
+            state = f"cached at {where}" if where else "not cached"
+            print(f"    {role:<10} {file.path}  {state}")
     return EXIT_OK
 
 

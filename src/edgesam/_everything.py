@@ -1,0 +1,137 @@
+"""Segment everything in many images, resumably: the engine of ``edgesam everything``.
+
+Each image gets a folder ``OUTPUT/<image stem>/`` with its masks and a
+``done.json`` written last; an image whose ``done.json`` exists is skipped, so
+an interrupted run picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgesam._errors import InvalidImageError, InvalidInputError
+from edgesam._formats import save_overlay, write_coco_json, write_masks_to_folder
+from edgesam._image import load_rgb
+from edgesam._predictor import SamPredictor
+
+__all__ = ["IMAGE_SUFFIXES", "EverythingSummary", "find_images", "segment_everything"]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
+DONE_MARKER = "done.json"
+
+
+@dataclass
+class EverythingSummary:
+    """What a run did: images segmented, skipped as done, and unreadable."""
+
+    segmented: list[Path] = field(default_factory=list)
+    already_done: list[Path] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)
+
+
+def find_images(inputs: Sequence[Path]) -> list[Path]:
+    """Expand files and directories (not recursive) into a sorted list of files.
+
+    Files given by name are kept whatever their suffix; in directories, files
+    with an image suffix are taken.
+    """
+    found: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found.extend(
+                sorted(
+                    path
+                    for path in item.iterdir()
+                    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+                )
+            )
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise InvalidInputError(f"input {str(item)!r} is neither an image file nor a directory")
+    return found
+
+
+def _check_output(output: Path) -> None:
+    if output.exists() and not output.is_dir():
+        raise InvalidInputError(
+            f"--output {str(output)!r} is a file, not a directory: choose a directory path"
+        )
+    output.mkdir(parents=True, exist_ok=True)
+
+
+def segment_everything(
+    predictor: SamPredictor,
+    images: Iterable[Path],
+    output: Path,
+    *,
+    output_format: str = "png",
+    overlay: bool = False,
+    **generator_options: object,
+) -> EverythingSummary:
+    """Run the automatic mask generator over ``images`` and write results under ``output``.
+
+    Parameters
+    ----------
+    predictor : SamPredictor
+        The predictor to use (its image is replaced).
+    images : iterable of Path
+        Image files (wrap them in a progress bar to show progress); unreadable
+        ones are skipped with a warning and counted.
+    output : Path
+        Output directory; one sub-folder per image.
+    output_format : {"png", "coco-rle"}
+        ``png``: one PNG per mask plus ``metadata.csv``; ``coco-rle``: one
+        COCO-style ``annotations.json``.
+    overlay : bool
+        Also write ``overlay.png``, the masks drawn over the image.
+    **generator_options
+        Options of :class:`edgesam.amg.SamAutomaticMaskGenerator`.
+    """
+    from edgesam.amg import SamAutomaticMaskGenerator
+
+    if output_format not in ("png", "coco-rle"):
+        raise InvalidInputError(
+            f"output_format must be 'png' or 'coco-rle': got {output_format!r}"
+        )
+    _check_output(output)
+    mode = "binary_mask" if output_format == "png" else "coco_rle"
+    generator = SamAutomaticMaskGenerator(
+        predictor, output_mode=mode, **generator_options  # type: ignore[arg-type]
+    )
+    summary = EverythingSummary()
+    for path in images:
+        folder = output / path.stem
+        if (folder / DONE_MARKER).is_file():
+            summary.already_done.append(path)
+            continue
+        try:
+            rgb = load_rgb(path)
+        except InvalidImageError as err:
+            logger.warning("skipping %s: %s", path, err)
+            summary.unreadable.append(path)
+            continue
+        records = generator.generate(rgb)
+        folder.mkdir(parents=True, exist_ok=True)
+        if output_format == "png":
+            write_masks_to_folder(records, folder)
+        else:
+            write_coco_json(
+                records, folder / "annotations.json",
+                image_size=(int(rgb.shape[0]), int(rgb.shape[1])), file_name=path.name,
+            )
+        if overlay:
+            masks = [record["segmentation"] for record in records]
+            save_overlay(rgb, masks, folder / "overlay.png")
+        marker = folder / f".{DONE_MARKER}.tmp"
+        marker.write_text(json.dumps({"image": str(path), "masks": len(records)}))
+        os.replace(marker, folder / DONE_MARKER)
+        summary.segmented.append(path)
+    return summary

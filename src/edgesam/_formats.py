@@ -1,0 +1,410 @@
+"""Writing masks to disk: PNGs + metadata.csv, COCO JSON, overlays.
+
+Three outputs, all written atomically (to a temporary file beside the target,
+then :func:`os.replace`), so a reader never sees half a file:
+
+- :func:`write_masks_to_folder`: ``0.png``, ``1.png``, ... (8-bit, 0/255) and a
+  ``metadata.csv`` exactly as segment_anything's ``scripts/amg.py`` writes
+  them (same header, same columns, same number formatting, no final newline);
+  ``metadata.csv`` is written last, so its presence means the folder is complete;
+- :func:`write_coco_json`: one COCO-format file (``images``, ``annotations``,
+  ``categories``) whose segmentations are COCO compressed RLE, readable by
+  ``pycocotools.coco.COCO``;
+- :func:`save_overlay`: the masks drawn in distinct colours over the photo.
+
+Records are the dicts that :class:`~edgesam.amg.SamAutomaticMaskGenerator`
+returns (or segment_anything's), with ``segmentation`` a binary mask or an RLE.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from edgesam._errors import InvalidInputError
+from edgesam._image import load_rgb
+from edgesam.amg._rle import area_from_rle, mask_to_coco_rle, rle_to_mask
+
+__all__ = [
+    "METADATA_HEADER",
+    "records_to_coco",
+    "render_overlay",
+    "save_binary_mask",
+    "save_overlay",
+    "write_coco_json",
+    "write_masks_to_folder",
+]
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+#: The first line of ``metadata.csv``, as segment_anything's ``scripts/amg.py`` writes it.
+METADATA_HEADER = (
+    "id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,"
+    "predicted_iou,stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h"
+)
+
+_GOLDEN_RATIO_CONJUGATE = 0.618033988749895
+
+
+# -- atomic writes ------------------------------------------------------------------------
+
+
+def _write_atomic(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return target
+
+
+def _png_bytes(array: NDArray[np.uint8]) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+def _as_binary_mask(mask: object, name: str) -> NDArray[np.bool_]:
+    if isinstance(mask, Mapping):
+        return rle_to_mask(mask)
+    array = np.asarray(mask)
+    if array.ndim != 2:
+        raise InvalidInputError(
+            f"{name} must be a mask of shape (H, W) or an RLE: got {array.shape}"
+        )
+    if array.dtype != np.bool_:
+        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+            raise InvalidInputError(f"{name} must be boolean (or 0/1 numbers): got {array.dtype}")
+        array = array != 0
+    return array
+
+
+def _segmentation(record: Mapping[str, Any], index: int) -> object:
+    if not isinstance(record, Mapping) or "segmentation" not in record:
+        raise InvalidInputError(
+            f"records[{index}] must be a mask record (a dict with 'segmentation', 'area', "
+            "'bbox', ...), as SamAutomaticMaskGenerator.generate returns: "
+            f"got {type(record).__name__}"
+        )
+    return record["segmentation"]
+
+
+def _field(record: Mapping[str, Any], key: str, index: int) -> Any:
+    try:
+        return record[key]
+    except KeyError:
+        raise InvalidInputError(
+            f"records[{index}] has no {key!r}: records need segmentation, area, bbox, "
+            "predicted_iou, point_coords, stability_score and crop_box"
+        ) from None
+
+
+def _native(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists (str() and JSON as torch's .item())."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_native(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _native(item) for key, item in value.items()}
+    return value
+
+
+def _metadata_row(index: int, record: Mapping[str, Any]) -> str:
+    point = _native(_field(record, "point_coords", index))[0]
+    values = [
+        index,
+        _field(record, "area", index),
+        *_native(_field(record, "bbox", index)),
+        *point,
+        _field(record, "predicted_iou", index),
+        _field(record, "stability_score", index),
+        *_native(_field(record, "crop_box", index)),
+    ]
+    return ",".join(str(_native(value)) for value in values)
+
+
+def save_binary_mask(mask: object, path: PathLike) -> Path:
+    """Write one binary mask as an 8-bit grayscale PNG (0 and 255).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, W), or an RLE dict
+    path : str or os.PathLike
+        The PNG to write (its folder must exist).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    binary = _as_binary_mask(mask, "mask")
+    return _write_atomic(path, _png_bytes(binary.astype(np.uint8) * np.uint8(255)))
+
+
+def write_masks_to_folder(records: Sequence[Mapping[str, Any]], folder: PathLike) -> list[Path]:
+    """Write one PNG per mask and ``metadata.csv``, as segment_anything's ``scripts/amg.py``.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Mask records (``segmentation`` as a binary mask or an RLE; ``area``,
+        ``bbox``, ``point_coords``, ``predicted_iou``, ``stability_score``,
+        ``crop_box``).
+    folder : str or os.PathLike
+        Created (with parents) if missing. Mask ``i`` goes to ``{i}.png``;
+        ``metadata.csv`` (header, then one row per mask: id, area, bbox XYWH,
+        point x, y, predicted_iou, stability_score, crop_box XYWH) is written
+        last, so its presence marks a complete folder. Existing files of the
+        same names are replaced and nothing is deleted: write into a new or
+        empty folder (``scripts/amg.py`` insists on a new one), or rely on
+        ``metadata.csv`` to say which masks belong to the latest run.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The mask PNGs, then ``metadata.csv``.
+    """
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    rows = [METADATA_HEADER]
+    written = []
+    for index, record in enumerate(records):
+        mask = _as_binary_mask(_segmentation(record, index), f"records[{index}]['segmentation']")
+        rows.append(_metadata_row(index, record))
+        written.append(save_binary_mask(mask, target / f"{index}.png"))
+    written.append(_write_atomic(target / "metadata.csv", "\n".join(rows).encode("utf-8")))
+    logger.debug("wrote %d mask PNGs and metadata.csv to %s", len(records), target)
+    return written
+
+
+# -- COCO ---------------------------------------------------------------------------------
+
+
+def records_to_coco(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    image_size: tuple[int, int] | None = None,
+    image_id: int = 1,
+    file_name: str | None = None,
+    category_id: int = 1,
+    category_name: str = "object",
+) -> dict[str, Any]:
+    """A COCO-format dict for one image's mask records.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Mask records; ``segmentation`` may be a binary mask, an uncompressed
+        RLE or a COCO compressed RLE.
+    image_size : tuple of int, optional
+        ``(H, W)``; taken from the masks when omitted (required when there
+        are no records).
+    image_id : int
+        The ``id`` of the image entry, used by every annotation.
+    file_name : str, optional
+        The image's file name, for the ``images`` entry.
+    category_id, category_name
+        The single class every mask gets (automatic masks have no class).
+
+    Returns
+    -------
+    dict
+        ``{"images": [...], "annotations": [...], "categories": [...]}``. Each
+        annotation has ``id`` (from 1), ``image_id``, ``category_id``,
+        ``segmentation`` (``{"size": [H, W], "counts": str}``), ``area``,
+        ``bbox`` (the record's XYWH, as segment_anything computes it: width =
+        last column - first column), ``iscrowd`` 0, ``score`` (the record's
+        ``predicted_iou``, for COCO evaluation), ``predicted_iou``,
+        ``stability_score``, ``point_coords`` and ``crop_box``.
+    """
+    annotations = []
+    size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+    for index, record in enumerate(records):
+        segmentation = _segmentation(record, index)
+        if isinstance(segmentation, Mapping) and isinstance(segmentation.get("counts"), str):
+            rle = {"size": _native(segmentation["size"]), "counts": segmentation["counts"]}
+        elif isinstance(segmentation, Mapping) and isinstance(segmentation.get("counts"), bytes):
+            rle = {"size": _native(segmentation["size"]), "counts": segmentation["counts"].decode()}
+        else:
+            rle = dict(mask_to_coco_rle(_as_binary_mask(segmentation, "segmentation")))
+        mask_size = (int(rle["size"][0]), int(rle["size"][1]))
+        if size is None:
+            size = mask_size
+        elif mask_size != size:
+            raise InvalidInputError(
+                f"records[{index}] has a mask of size {mask_size}, but the image is {size}: "
+                "all masks of one COCO image must have the image's size"
+            )
+        predicted_iou = _native(_field(record, "predicted_iou", index))
+        annotations.append(
+            {
+                "id": index + 1,
+                "image_id": image_id,
+                "category_id": category_id,
+                "segmentation": rle,
+                "area": int(_native(record.get("area", area_from_rle(rle)))),
+                "bbox": _native(_field(record, "bbox", index)),
+                "iscrowd": 0,
+                "score": predicted_iou,
+                "predicted_iou": predicted_iou,
+                "stability_score": _native(_field(record, "stability_score", index)),
+                "point_coords": _native(_field(record, "point_coords", index)),
+                "crop_box": _native(_field(record, "crop_box", index)),
+            }
+        )
+    if size is None:
+        raise InvalidInputError("image_size=(H, W) is needed when there are no records")
+    image: dict[str, Any] = {"id": image_id, "height": size[0], "width": size[1]}
+    if file_name is not None:
+        image["file_name"] = file_name
+    return {
+        "images": [image],
+        "annotations": annotations,
+        "categories": [{"id": category_id, "name": category_name, "supercategory": category_name}],
+    }
+
+
+def write_coco_json(
+    records: Sequence[Mapping[str, Any]],
+    path: PathLike,
+    *,
+    image_size: tuple[int, int] | None = None,
+    image_id: int = 1,
+    file_name: str | None = None,
+    category_id: int = 1,
+    category_name: str = "object",
+) -> Path:
+    """Write :func:`records_to_coco` as a JSON file; see there for the parameters.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file, loadable with ``pycocotools.coco.COCO(path)``.
+    """
+    document = records_to_coco(
+        records,
+        image_size=image_size,
+        image_id=image_id,
+        file_name=file_name,
+        category_id=category_id,
+        category_name=category_name,
+    )
+    written = _write_atomic(path, json.dumps(document).encode("utf-8"))
+    logger.debug("wrote %d COCO annotations to %s", len(records), written)
+    return written
+
+
+# -- overlay ------------------------------------------------------------------------------
+
+
+def _palette(count: int) -> NDArray[np.float32]:
+    """``count`` distinct, saturated colours (hues spread by the golden ratio), RGB 0..255."""
+    colours = [
+        colorsys.hsv_to_rgb((index * _GOLDEN_RATIO_CONJUGATE) % 1.0, 0.75, 0.95)
+        for index in range(count)
+    ]
+    return (np.asarray(colours, dtype=np.float32) * 255.0).reshape(count, 3)
+
+
+def render_overlay(
+    image: object,
+    masks: Sequence[object],
+    *,
+    alpha: float = 0.5,
+) -> NDArray[np.uint8]:
+    """Draw masks in distinct colours over an image.
+
+    Parameters
+    ----------
+    image : ndarray of uint8, shape (H, W, 3); PIL.Image.Image; str or os.PathLike
+        The photo (RGB).
+    masks : sequence of (ndarray of bool, shape (H, W)) or of mask records
+        Larger masks are drawn first, so small ones stay visible on top (as
+        segment_anything's notebooks show them). Mask ``i`` always gets colour
+        ``i`` of a fixed palette.
+    alpha : float
+        Opacity of the colours, in [0, 1].
+
+    Returns
+    -------
+    ndarray of uint8, shape (H, W, 3)
+    """
+    rgb = load_rgb(image)
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise InvalidInputError(f"alpha must be in [0, 1]: got {alpha!r}")
+    height, width = rgb.shape[:2]
+    binaries = []
+    for index, mask in enumerate(masks):
+        source = _segmentation(mask, index) if isinstance(mask, Mapping) else mask
+        binary = _as_binary_mask(source, f"masks[{index}]")
+        if binary.shape != (height, width):
+            raise InvalidInputError(
+                f"masks[{index}] has shape {binary.shape}, the image is {(height, width)}: "
+                "masks must have the image's size"
+            )
+        binaries.append(binary)
+    owner = np.full((height, width), -1, dtype=np.int32)
+    areas = [int(np.count_nonzero(binary)) for binary in binaries]
+    for index in sorted(range(len(binaries)), key=lambda k: -areas[k]):
+        owner[binaries[index]] = index
+    result: NDArray[np.uint8] = rgb.copy()
+    covered = owner >= 0
+    if binaries and covered.any():
+        colours = _palette(len(binaries))[owner[covered]]
+        weight = np.float32(alpha)
+        blended = rgb[covered].astype(np.float32) * (np.float32(1.0) - weight) + colours * weight
+        result[covered] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return result
+
+
+def save_overlay(
+    image: object,
+    masks: Sequence[object],
+    path: PathLike,
+    *,
+    alpha: float = 0.5,
+) -> Path:
+    """Write :func:`render_overlay` as a PNG (or any format Pillow infers from ``path``).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    overlay = render_overlay(image, masks, alpha=alpha)
+    target = Path(path)
+    buffer = io.BytesIO()
+    Image.fromarray(overlay).save(
+        buffer, format=Image.registered_extensions().get(target.suffix.lower(), "PNG")
+    )
+    return _write_atomic(target, buffer.getvalue())

@@ -1,0 +1,427 @@
+"""SamAutomaticMaskGenerator: segment everything in an image with a grid of clicks.
+
+segment_anything's algorithm, step for step, on an EdgeSAM predictor:
+
+1. for the whole image and, with ``crop_n_layers > 0``, each crop: compute the
+   embedding, click every point of the crop layer's grid, ``points_per_batch``
+   clicks per decoder call, and take the three multimask outputs of each;
+2. drop masks whose predicted IoU is at most ``pred_iou_thresh``;
+3. upsample the survivors' logits to the crop's size, drop masks whose
+   stability score is below ``stability_score_thresh``, binarise at 0;
+4. drop masks whose box ends at an inner crop edge; run box NMS
+   (``box_nms_thresh``, ranked by predicted IoU) within the crop;
+5. across crops, box NMS (``crop_nms_thresh``) that prefers smaller crops;
+6. with ``min_mask_region_area > 0``: fill small holes, remove small islands,
+   and NMS again preferring the masks that needed no change.
+
+Only the masks that pass step 2 are ever upsampled (the IoU score does not
+depend on the upsampling), so the float logits of all ``3 x points_per_batch``
+masks never exist at full resolution; the results are the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Sequence
+from typing import get_args
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edgesam._errors import InvalidInputError
+from edgesam._image import load_rgb
+from edgesam._model import EdgeSam
+from edgesam._postprocess import MASK_THRESHOLD, stability_scores, upsample_logits
+from edgesam._predictor import SamPredictor
+from edgesam._prompts import encode_prompts, validate_prompts
+from edgesam.amg._grid import build_all_layer_point_grids, generate_crop_boxes
+from edgesam.amg._masks import (
+    calculate_stability_score,
+    is_box_near_crop_edge,
+    masks_to_boxes,
+    uncrop_boxes_xyxy,
+    uncrop_masks,
+    uncrop_points,
+)
+from edgesam.amg._nms import batched_nms, box_area
+from edgesam.amg._records import MaskData, MaskRecord, OutputMode, to_records
+from edgesam.amg._regions import remove_small_regions
+from edgesam.amg._rle import mask_to_rle, masks_to_rle, rle_to_mask
+
+__all__ = ["SamAutomaticMaskGenerator"]
+
+logger = logging.getLogger(__name__)
+
+# The decoder's multimask outputs (index 0 is the single-mask output).
+_MULTIMASK_OUTPUTS = [1, 2, 3]
+# Upsampled float logits held at once: this many image-sized masks (~8.6 MB each
+# at 1200x1800), so memory stays flat whatever points_per_batch is.
+_UPSAMPLE_CHUNK = 8
+
+
+def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or np.isnan(float(value)):
+        raise InvalidInputError(f"{name} must be a number: got {value!r}")
+    number = float(value)
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise InvalidInputError(f"{name} must be in [{low}, {high}]: got {value!r}")
+    return number
+
+
+def _integer(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise InvalidInputError(f"{name} must be an integer >= {minimum}: got {value!r}")
+    return int(value)
+
+
+def _point_grids(
+    points_per_side: int | None,
+    point_grids: Sequence[NDArray[np.floating]] | None,
+    crop_n_layers: int,
+    downscale: int,
+) -> list[NDArray[np.float64]]:
+    if points_per_side is not None and point_grids is None:
+        return build_all_layer_point_grids(points_per_side, crop_n_layers, downscale)
+    if points_per_side is not None or point_grids is None:
+        raise InvalidInputError(
+            "give exactly one of points_per_side (a regular grid, e.g. 32) and point_grids "
+            "(explicit normalised points per crop layer): "
+            f"got points_per_side={points_per_side!r} and "
+            f"{'no point_grids' if point_grids is None else 'point_grids'}"
+        )
+    grids = [np.asarray(grid, dtype=np.float64) for grid in point_grids]
+    if len(grids) < crop_n_layers + 1:
+        raise InvalidInputError(
+            f"point_grids needs one grid per crop layer, {crop_n_layers + 1} for "
+            f"crop_n_layers={crop_n_layers}: got {len(grids)}"
+        )
+    for layer, grid in enumerate(grids):
+        if grid.ndim != 2 or grid.shape[1] != 2 or grid.shape[0] == 0:
+            raise InvalidInputError(
+                f"point_grids[{layer}] must have shape (N, 2), (x, y) in [0, 1]: "
+                f"got shape {grid.shape}"
+            )
+        if not np.all((grid >= 0.0) & (grid <= 1.0)):
+            raise InvalidInputError(
+                f"point_grids[{layer}] must be normalised to [0, 1] (multiply by nothing: "
+                "the generator scales each grid to its crop)"
+            )
+    return grids
+
+
+class SamAutomaticMaskGenerator:
+    """Generate masks for everything in an image, as segment_anything's generator.
+
+    Clicks a grid of points over the image (and optionally over crops of it),
+    keeps the good masks and removes duplicates. The options and defaults are
+    segment_anything's, which were chosen for SAM ViT-H.
+
+    Parameters
+    ----------
+    model : SamPredictor or EdgeSam
+        The predictor to use (its current image is replaced), or a model to
+        make one from.
+    points_per_side : int or None
+        Points along each side of the grid; ``points_per_side**2`` clicks on
+        the whole image. None when ``point_grids`` is given.
+    points_per_batch : int
+        Clicks decoded per decoder call (a batched decoder takes them in one
+        run; the official one runs once per click). Bigger uses more memory.
+    pred_iou_thresh : float
+        Keep masks whose predicted IoU is strictly above this (0 disables).
+        See ``use_stability_score`` for what "predicted IoU" is with EdgeSAM.
+    stability_score_thresh : float
+        Keep masks whose stability score (IoU of the mask binarised at
+        ``±stability_score_offset`` around 0, full resolution) is at least
+        this (0 disables).
+    stability_score_offset : float
+        How far the binarisation threshold moves for the stability score.
+    box_nms_thresh : float
+        Box IoU above which the worse of two masks from one crop is dropped.
+    crop_n_layers : int
+        If > 0, also run on crops: layer ``i`` splits the image into
+        ``2**i x 2**i`` overlapping crops. Finds smaller objects, costs one
+        encoder run and one grid of clicks per crop.
+    crop_nms_thresh : float
+        Box IoU above which duplicates from different crops are dropped
+        (masks from smaller crops win).
+    crop_overlap_ratio : float
+        Overlap of neighbouring crops in layer 1, as a fraction of the image's
+        short side; later layers overlap proportionally less.
+    crop_n_points_downscale_factor : int
+        Layer ``i`` uses ``points_per_side / factor**i`` points per side.
+    point_grids : list of ndarray of float, shape (N, 2), optional
+        Explicit (x, y) points in ``[0, 1]``, one grid per crop layer;
+        exclusive with ``points_per_side``.
+    min_mask_region_area : int
+        If > 0, fill holes and remove islands smaller than this many pixels
+        in every mask (8-connected, as segment_anything with OpenCV; no
+        OpenCV needed here), then drop new duplicates.
+    output_mode : {"binary_mask", "uncompressed_rle", "coco_rle"}
+        Form of each record's ``segmentation``: a bool array (H, W), COCO
+        uncompressed RLE, or COCO compressed RLE (JSON-ready; no pycocotools
+        needed). Binary masks of large images take a lot of memory.
+    use_stability_score : bool
+        EdgeSAM's IoU head was not distilled, so its IoU predictions rank
+        masks poorly. True (the default) does what the EdgeSAM authors'
+        generator does, whose batched predictor substitutes stability
+        scores: each mask's "predicted IoU" is the stability score of its
+        256x256 low-res logits (threshold 0, offset 1.0); ``pred_iou_thresh``
+        filters it, box NMS ranks by it, and records report it as
+        ``predicted_iou``. False uses the decoder's IoU predictions, exactly
+        as segment_anything does.
+
+    Notes
+    -----
+    One generator holds one predictor and its image state: use one
+    generator per thread (they can share one :class:`~edgesam.EdgeSam`).
+    Ties in NMS scores are broken by order (earlier mask wins), where
+    torchvision leaves them to an unstable sort.
+
+    Examples
+    --------
+    >>> generator = SamAutomaticMaskGenerator(SamPredictor.from_pretrained())  # doctest: +SKIP
+    >>> records = generator.generate(image)  # doctest: +SKIP
+    >>> records[0]["bbox"], records[0]["area"]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: SamPredictor | EdgeSam,
+        points_per_side: int | None = 32,
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.88,
+        stability_score_thresh: float = 0.95,
+        stability_score_offset: float = 1.0,
+        box_nms_thresh: float = 0.7,
+        crop_n_layers: int = 0,
+        crop_nms_thresh: float = 0.7,
+        crop_overlap_ratio: float = 512 / 1500,
+        crop_n_points_downscale_factor: int = 1,
+        point_grids: Sequence[NDArray[np.floating]] | None = None,
+        min_mask_region_area: int = 0,
+        output_mode: OutputMode = "binary_mask",
+        *,
+        use_stability_score: bool = True,
+    ) -> None:
+        if isinstance(model, EdgeSam):
+            model = SamPredictor(model)
+        if not isinstance(model, SamPredictor):
+            raise InvalidInputError(
+                "model must be an edgesam.SamPredictor or edgesam.EdgeSam: got "
+                f"{type(model).__name__}. Use SamPredictor.from_pretrained() or .from_files()"
+            )
+        if output_mode not in get_args(OutputMode):
+            raise InvalidInputError(
+                "output_mode must be 'binary_mask', 'uncompressed_rle' or 'coco_rle': "
+                f"got {output_mode!r}"
+            )
+        self.predictor = model
+        self.crop_n_layers = _integer(crop_n_layers, "crop_n_layers", 0)
+        self.crop_n_points_downscale_factor = _integer(
+            crop_n_points_downscale_factor, "crop_n_points_downscale_factor", 1
+        )
+        self.point_grids = _point_grids(
+            points_per_side, point_grids, self.crop_n_layers, self.crop_n_points_downscale_factor
+        )
+        self.points_per_batch = _integer(points_per_batch, "points_per_batch", 1)
+        self.pred_iou_thresh = _number(pred_iou_thresh, "pred_iou_thresh")
+        self.stability_score_thresh = _number(stability_score_thresh, "stability_score_thresh")
+        self.stability_score_offset = _number(stability_score_offset, "stability_score_offset")
+        self.box_nms_thresh = _number(box_nms_thresh, "box_nms_thresh")
+        self.crop_nms_thresh = _number(crop_nms_thresh, "crop_nms_thresh")
+        self.crop_overlap_ratio = _number(crop_overlap_ratio, "crop_overlap_ratio", 0.0, 1.0)
+        self.min_mask_region_area = _integer(min_mask_region_area, "min_mask_region_area", 0)
+        self.output_mode: OutputMode = output_mode
+        self.use_stability_score = bool(use_stability_score)
+
+    def generate(self, image: object) -> list[MaskRecord]:
+        """Generate masks for everything in ``image``.
+
+        Parameters
+        ----------
+        image : ndarray of uint8, shape (H, W, 3); PIL.Image.Image; str or os.PathLike
+            The image, RGB.
+
+        Returns
+        -------
+        list of dict
+            One record per mask (see :class:`~edgesam.amg.MaskRecord`):
+            ``segmentation`` (per ``output_mode``), ``area`` (int), ``bbox``
+            (XYWH), ``predicted_iou``, ``point_coords`` (``[[x, y]]``),
+            ``stability_score`` and ``crop_box`` (XYWH). Ordered as
+            segment_anything orders them: by the last NMS's score.
+        """
+        rgb = load_rgb(image)
+        data = self._generate_masks(rgb)
+        if self.min_mask_region_area > 0:
+            data = self.postprocess_small_regions(
+                data, self.min_mask_region_area, max(self.box_nms_thresh, self.crop_nms_thresh)
+            )
+        return to_records(data, self.output_mode)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def _generate_masks(self, image: NDArray[np.uint8]) -> MaskData:
+        original_size = (int(image.shape[0]), int(image.shape[1]))
+        crop_boxes, layer_idxs = generate_crop_boxes(
+            original_size, self.crop_n_layers, self.crop_overlap_ratio
+        )
+        data = MaskData()
+        for crop_box, layer in zip(crop_boxes, layer_idxs, strict=True):
+            data.extend(self._process_crop(image, crop_box, layer, original_size))
+        if len(crop_boxes) > 1:
+            # Prefer masks from smaller crops: score 1 / crop area (float32, as torch).
+            scores = np.float32(1.0) / box_area(data.crop_boxes)
+            keep = batched_nms(
+                data.boxes, scores, np.zeros(len(data), dtype=np.int64), self.crop_nms_thresh
+            )
+            data.filter(keep)
+        logger.debug("%d masks after all crops", len(data))
+        return data
+
+    def _process_crop(
+        self,
+        image: NDArray[np.uint8],
+        crop_box: list[int],
+        layer: int,
+        original_size: tuple[int, int],
+    ) -> MaskData:
+        x0, y0, x1, y1 = crop_box
+        cropped = image[y0:y1, x0:x1]
+        crop_size = (int(cropped.shape[0]), int(cropped.shape[1]))
+        self.predictor.set_image(cropped)
+        input_size = self.predictor.get_image_embedding().input_size
+        # Grid (x, y) in [0, 1] times the crop's (width, height), in float64 as numpy does.
+        points = self.point_grids[layer] * np.array(crop_size[::-1])[None, :]
+        data = MaskData()
+        for start in range(0, points.shape[0], self.points_per_batch):
+            batch = points[start : start + self.points_per_batch]
+            data.extend(self._process_batch(batch, crop_size, input_size, crop_box, original_size))
+        self.predictor.reset_image()
+        keep = batched_nms(
+            data.boxes, data.iou_preds, np.zeros(len(data), dtype=np.int64), self.box_nms_thresh
+        )
+        data.filter(keep)
+        data.boxes = uncrop_boxes_xyxy(data.boxes, crop_box).astype(np.int64)
+        data.points = uncrop_points(data.points, crop_box).astype(np.float64)
+        data.crop_boxes = np.tile(np.asarray(crop_box, dtype=np.int64), (len(data), 1))
+        logger.debug("crop %s: %d masks from %d points", crop_box, len(data), points.shape[0])
+        return data
+
+    def _decode(
+        self, points: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Scores (B, 3) and low-res logits (B, 3, 256, 256) of one click per point."""
+        embedding = self.predictor.get_image_embedding()
+        count = points.shape[0]
+        prompts = validate_prompts(
+            points[:, None, :].astype(np.float32),
+            np.ones((count, 1), dtype=np.float32),
+            force_batch=True,
+        )
+        decoder_prompts = encode_prompts(prompts, embedding.original_size, embedding.input_size)
+        scores, low_res = self.predictor.model.decode(
+            embedding.array, decoder_prompts.point_coords, decoder_prompts.point_labels
+        )
+        low_res = np.ascontiguousarray(low_res[:, _MULTIMASK_OUTPUTS])
+        if self.use_stability_score:
+            return stability_scores(low_res), low_res
+        return np.ascontiguousarray(scores[:, _MULTIMASK_OUTPUTS]), low_res
+
+    def _process_batch(
+        self,
+        points: NDArray[np.float64],
+        crop_size: tuple[int, int],
+        input_size: tuple[int, int],
+        crop_box: list[int],
+        original_size: tuple[int, int],
+    ) -> MaskData:
+        scores, low_res = self._decode(points)
+        outputs = low_res.shape[1]
+        iou_preds = scores.reshape(-1)
+        logits_low = low_res.reshape(-1, *low_res.shape[2:])
+        candidates = np.arange(iou_preds.shape[0])
+        if self.pred_iou_thresh > 0.0:
+            candidates = candidates[iou_preds > self.pred_iou_thresh]
+        orig_h, orig_w = original_size
+        data = MaskData()
+        for start in range(0, candidates.shape[0], _UPSAMPLE_CHUNK):
+            chosen = candidates[start : start + _UPSAMPLE_CHUNK]
+            logits = upsample_logits(logits_low[chosen], crop_size, input_size)
+            stability = calculate_stability_score(
+                logits, MASK_THRESHOLD, self.stability_score_offset
+            )
+            if self.stability_score_thresh > 0.0:
+                stable = stability >= self.stability_score_thresh
+                chosen, stability, logits = chosen[stable], stability[stable], logits[stable]
+            masks = logits > MASK_THRESHOLD
+            boxes = masks_to_boxes(masks)
+            inner = is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
+            if inner.any():
+                kept = ~inner
+                chosen, stability, masks, boxes = (
+                    chosen[kept],
+                    stability[kept],
+                    masks[kept],
+                    boxes[kept],
+                )
+            data.extend(
+                MaskData(
+                    rles=masks_to_rle(uncrop_masks(masks, crop_box, orig_h, orig_w)),
+                    boxes=boxes,
+                    iou_preds=iou_preds[chosen],
+                    stability_score=stability,
+                    points=points[chosen // outputs],
+                    crop_boxes=np.zeros((chosen.shape[0], 4), dtype=np.int64),
+                )
+            )
+        return data
+
+    @staticmethod
+    def postprocess_small_regions(data: MaskData, min_area: int, nms_thresh: float) -> MaskData:
+        """Fill small holes and remove small islands in every mask, then NMS again.
+
+        Masks that needed no change score 1 and the others 0 in the NMS, so
+        an untouched mask wins over a cleaned duplicate of it. Edits ``data``
+        in place and returns it.
+
+        Parameters
+        ----------
+        data : MaskData
+            The generator's masks.
+        min_area : int
+            Holes and islands smaller than this many pixels are removed.
+        nms_thresh : float
+            Box IoU above which the worse of two masks is dropped.
+        """
+        if len(data) == 0:
+            return data
+        new_boxes = np.empty_like(data.boxes)
+        new_rles = list(data.rles)
+        unchanged = np.empty(len(data), dtype=np.float32)
+        for index, rle in enumerate(data.rles):
+            mask = rle_to_mask(rle)
+            mask, holes_changed = remove_small_regions(mask, min_area, "holes")
+            mask, islands_changed = remove_small_regions(mask, min_area, "islands")
+            changed = holes_changed or islands_changed
+            unchanged[index] = 0.0 if changed else 1.0
+            new_boxes[index] = masks_to_boxes(mask)
+            if changed:
+                new_rles[index] = mask_to_rle(mask)
+        keep = batched_nms(new_boxes, unchanged, np.zeros(len(data), dtype=np.int64), nms_thresh)
+        for index in keep:
+            if unchanged[index] == 0.0:
+                data.rles[index] = new_rles[index]
+                data.boxes[index] = new_boxes[index]
+        data.filter(keep)
+        logger.debug("%d masks after small-region removal", len(data))
+        return data
+
+    def __repr__(self) -> str:
+        grid = self.point_grids[0].shape[0]
+        return (
+            f"SamAutomaticMaskGenerator({grid} points, crop_n_layers={self.crop_n_layers}, "
+            f"output_mode={self.output_mode!r}, use_stability_score={self.use_stability_score})"
+        )
