@@ -152,3 +152,40 @@ def test_batched_boxes_match_single_calls(
     np.testing.assert_array_equal(masks[1], single[0])
     np.testing.assert_allclose(scores[1], single[1], rtol=0, atol=1e-6)
     np.testing.assert_allclose(low_res[0], vectors[f"{image}/c/low_res_logits"][[0]], atol=1e-3)
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_mask_input_on_official_decoder_matches_reference(
+    image: str, reference: dict[str, Any], predictors: dict[str, SamPredictor]
+) -> None:
+    """Prompt ``e``: prompt ``a`` plus ``mask_input = a/low_res_logits[0:1]``.
+
+    The official decoder has no mask input; the SDK conditions the embedding with
+    the prompt encoder's mask weights read, without torch, from the checkpoint.
+    """
+    vectors = reference["vectors"]
+    onnx_dir = reference["dir"] / "onnx"
+    predictor = SamPredictor.from_files(
+        onnx_dir / "edge_sam_random_encoder.onnx",
+        onnx_dir / "edge_sam_random_decoder.onnx",
+        checkpoint=reference["dir"] / "edge_sam_random.pth",
+        providers=["cpu"],
+    )
+    assert "mask_input=via checkpoint" in repr(predictor.model)
+    predictor.set_image_embedding(_rebind(predictors[image], predictor))
+    masks, scores, low_res = predictor.predict(
+        **prompt_of(vectors, image, "a"),
+        mask_input=vectors[f"{image}/a/low_res_logits"][0:1],
+        num_multimask_outputs=4,
+    )
+    assert np.abs(low_res - vectors[f"{image}/e/low_res_logits"]).max() <= 1e-3
+    assert np.abs(scores - vectors[f"{image}/e/iou_predictions"]).max() <= 1e-3
+    for got, want in zip(masks, vectors[f"{image}/e/masks"], strict=True):
+        assert mask_iou(got, want) >= 0.999
+
+
+def _rebind(source: SamPredictor, target: SamPredictor) -> Any:
+    """The source predictor's embedding (same encoder file, so the fingerprint matches)."""
+    embedding = source.get_image_embedding()
+    assert embedding.fingerprint == target.model.fingerprint
+    return embedding
