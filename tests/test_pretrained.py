@@ -17,6 +17,7 @@ import edgesam
 from edgesam import (
     ChecksumMismatchError,
     DownloadError,
+    MaskInputUnavailableError,
     SamPredictor,
     UnknownModelError,
     WeightsNotFoundError,
@@ -128,3 +129,46 @@ def test_unknown_model_lists_known_names() -> None:
 def test_from_files_missing_path_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(WeightsNotFoundError, match="encoder"):
         SamPredictor.from_files(tmp_path / "nope.onnx", tmp_path / "nope2.onnx")
+
+
+def test_mask_input_offline_without_checkpoint_is_clear(
+    tiny_hub: tuple[FakeHub, ModelSpec],
+) -> None:
+    SamPredictor.from_pretrained("tiny", providers=["cpu"])  # caches encoder and decoder only
+    offline = SamPredictor.from_pretrained("tiny", providers=["cpu"], local_files_only=True)
+    offline.set_image(np.zeros((20, 30, 3), dtype=np.uint8))
+    with pytest.raises(MaskInputUnavailableError, match="checkpoint"):
+        offline.predict([[5, 5]], [1], mask_input=np.zeros((1, 256, 256), np.float32))
+
+
+def test_checkpoint_downloaded_lazily_on_first_mask_input(
+    fake_hub: FakeHub,
+    tiny_model_files: dict[str, Path],
+    reference_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = {
+        "encoder": tiny_model_files["encoder"].read_bytes(),
+        "decoder": tiny_model_files["decoder"].read_bytes(),
+        "checkpoint": (reference_dir / "edge_sam_random.pth").read_bytes(),
+    }
+    spec = _spec(files)
+    for role, content in files.items():
+        fake_hub.add(REPO, spec.file(role).path, content, repo_type="space")  # type: ignore[arg-type]
+    import edgesam._registry
+
+    monkeypatch.setattr(edgesam._registry, "get_model_spec", lambda name: spec)
+    predictor = SamPredictor.from_pretrained("tiny", providers=["cpu"])
+    predictor.set_image(np.zeros((20, 30, 3), dtype=np.uint8))
+    predictor.predict([[5, 5]], [1])
+    assert fake_hub.count("GET", path_contains="tiny_checkpoint") == 0
+    # the tiny decoder reports the embedding's mean as its last score: the mask changes it
+    _, scores_mask, _ = predictor.predict(
+        [[5, 5]], [1], mask_input=np.full((1, 256, 256), 3.0, np.float32),
+        num_multimask_outputs=4,
+    )
+    assert fake_hub.count("GET", path_contains="tiny_checkpoint") == 1
+    _, scores_plain, _ = predictor.predict([[5, 5]], [1], num_multimask_outputs=4)
+    assert scores_mask[3] != pytest.approx(scores_plain[3])
+    predictor.predict([[5, 5]], [1], mask_input=np.zeros((1, 256, 256), np.float32))
+    assert fake_hub.count("GET", path_contains="tiny_checkpoint") == 1  # cached in memory
