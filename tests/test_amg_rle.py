@@ -16,6 +16,7 @@ from edgesam.amg import (
     masks_to_rle,
     rle_to_mask,
 )
+from edgesam.amg._rle import rle_to_transposed_mask, transposed_mask_to_rle
 
 mask_utils = pytest.importorskip("pycocotools.mask")
 
@@ -95,6 +96,23 @@ def test_stack_encodes_each_mask() -> None:
 
 def test_integer_masks_are_read_as_nonzero() -> None:
     assert mask_to_rle(np.array([[0, 255], [7, 0]], dtype=np.uint8))["counts"] == [1, 2, 1]
+
+
+def test_transposed_helpers_by_hand() -> None:
+    mask = np.array([[0, 1], [1, 1], [0, 0]], dtype=bool)
+    rle = mask_to_rle(mask)  # counts [1, 1, 1, 2, 1]
+    transposed = rle_to_transposed_mask(rle)
+    np.testing.assert_array_equal(transposed, [[0, 1, 0], [1, 1, 0]])
+    assert transposed_mask_to_rle(transposed) == rle
+    assert transposed_mask_to_rle(np.ones((2, 3), dtype=bool))["counts"] == [0, 6]
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_transposed_helpers_agree_with_the_plain_ones(seed: int) -> None:
+    for mask in _random_masks(seed):
+        rle = mask_to_rle(mask)
+        np.testing.assert_array_equal(rle_to_transposed_mask(rle), mask.T)
+        assert transposed_mask_to_rle(mask.T) == rle
 
 
 # -- pycocotools agreement ------------------------------------------------------------------

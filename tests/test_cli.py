@@ -145,15 +145,15 @@ def test_everything_skips_bad_files_and_resumes(
     assert result.returncode == 0, result.stderr
     assert "1 segmented" in result.stdout
     assert "1 unreadable" in result.stdout
-    assert (output / "a" / "metadata.csv").is_file()
-    assert (output / "a" / "overlay.png").is_file()
+    assert (output / "a.png" / "metadata.csv").is_file()
+    assert (output / "a.png" / "overlay.png").is_file()
     again = run_cli("everything", inputs, "--output", output, *common)
     assert "0 segmented, 1 already done" in again.stdout
 
     coco = run_cli("everything", photo, "--output", tmp_path / "coco", "--format", "coco-rle",
                    *common)
     assert coco.returncode == 0, coco.stderr
-    assert (tmp_path / "coco" / "photo" / "annotations.json").is_file()
+    assert (tmp_path / "coco" / "photo.png" / "annotations.json").is_file()
 
 
 def test_everything_output_that_is_a_file_is_usage_error(
@@ -164,3 +164,21 @@ def test_everything_output_that_is_a_file_is_usage_error(
     result = run_cli("everything", photo, "--output", not_a_dir, *model_args(tiny_model_files))
     assert result.returncode == 2
     assert "is a file" in result.stderr
+
+
+def test_everything_same_stem_kept_apart_and_same_name_refused(
+    tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    Image.open(photo).save(first / "a.png")
+    Image.open(photo).save(first / "a.jpg")
+    Image.open(photo).save(second / "a.png")
+    common = [*model_args(tiny_model_files), "--points-per-side", "2", "--quiet"]
+    result = run_cli("everything", first, "--output", tmp_path / "out", *common)
+    assert result.returncode == 0, result.stderr
+    assert "2 segmented" in result.stdout
+    clash = run_cli("everything", first, second, "--output", tmp_path / "out2", *common)
+    assert clash.returncode == 2
+    assert "share the file name 'a.png'" in clash.stderr

@@ -210,6 +210,14 @@ def test_overlay_accepts_records_and_writes_png(tmp_path: Path) -> None:
     np.testing.assert_array_equal(pixels, render_overlay(_photo(), _records()))
 
 
+def test_overlay_accepts_rles_as_the_generator_returns_them() -> None:
+    masks = _masks()
+    rles = [mask_to_coco_rle(masks[0]), mask_to_rle(masks[1])]
+    np.testing.assert_array_equal(
+        render_overlay(_photo(), rles), render_overlay(_photo(), list(masks))
+    )
+
+
 def test_overlay_rejects_a_mask_of_another_size() -> None:
     with pytest.raises(InvalidInputError, match="image's size"):
         render_overlay(_photo(), [np.zeros((5, 8), dtype=bool)])

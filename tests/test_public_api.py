@@ -30,6 +30,7 @@ EXPECTED_ALL = [
     "ModelContractError",
     "ModelFileError",
     "ProviderError",
+    "SamAutomaticMaskGenerator",
     "SamPredictor",
     "UnknownModelError",
     "UnsafeCheckpointError",

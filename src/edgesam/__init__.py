@@ -31,6 +31,7 @@ from edgesam._errors import (
 )
 from edgesam._model import EdgeSam
 from edgesam._predictor import SamPredictor
+from edgesam.amg import SamAutomaticMaskGenerator
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "ModelContractError",
     "ModelFileError",
     "ProviderError",
+    "SamAutomaticMaskGenerator",
     "SamPredictor",
     "UnknownModelError",
     "UnsafeCheckpointError",

@@ -1,6 +1,7 @@
 """Segment everything in many images, resumably: the engine of ``edgesam everything``.
 
-Each image gets a folder ``OUTPUT/<image stem>/`` with its masks and a
+Each image gets a folder ``OUTPUT/<file name>/`` (``photo.jpg/``: the full
+name, so ``a.jpg`` and ``a.png`` stay apart) with its masks and a
 ``done.json`` written last; an image whose ``done.json`` exists is skipped, so
 an interrupted run picks up where it stopped.
 """
@@ -56,7 +57,15 @@ def find_images(inputs: Sequence[Path]) -> list[Path]:
             found.append(item)
         else:
             raise InvalidInputError(f"input {str(item)!r} is neither an image file nor a directory")
-    return found
+    names: dict[str, Path] = {}
+    for path in found:
+        if path.name in names and names[path.name] != path:
+            raise InvalidInputError(
+                f"two inputs share the file name {path.name!r} ({names[path.name]} and {path}); "
+                "their results would go to the same output folder: run them separately"
+            )
+        names[path.name] = path
+    return list(dict.fromkeys(found))
 
 
 def _check_output(output: Path) -> None:
@@ -108,7 +117,7 @@ def segment_everything(
     )
     summary = EverythingSummary()
     for path in images:
-        folder = output / path.stem
+        folder = output / path.name
         if (folder / DONE_MARKER).is_file():
             summary.already_done.append(path)
             continue

@@ -348,10 +348,12 @@ def render_overlay(
     ----------
     image : ndarray of uint8, shape (H, W, 3); PIL.Image.Image; str or os.PathLike
         The photo (RGB).
-    masks : sequence of (ndarray of bool, shape (H, W)) or of mask records
-        Larger masks are drawn first, so small ones stay visible on top (as
-        segment_anything's notebooks show them). Mask ``i`` always gets colour
-        ``i`` of a fixed palette.
+    masks : sequence of masks
+        Each a bool array (H, W), an RLE dict (uncompressed or COCO), or a
+        mask record holding one under ``segmentation``. Larger masks are
+        drawn first, so small ones stay visible on top (as segment_anything's
+        notebooks show them). Mask ``i`` always gets colour ``i`` of a fixed
+        palette.
     alpha : float
         Opacity of the colours, in [0, 1].
 
@@ -365,7 +367,8 @@ def render_overlay(
     height, width = rgb.shape[:2]
     binaries = []
     for index, mask in enumerate(masks):
-        source = _segmentation(mask, index) if isinstance(mask, Mapping) else mask
+        is_record = isinstance(mask, Mapping) and "segmentation" in mask
+        source = mask["segmentation"] if is_record else mask  # type: ignore[index]
         binary = _as_binary_mask(source, f"masks[{index}]")
         if binary.shape != (height, width):
             raise InvalidInputError(

@@ -14,9 +14,11 @@ segment_anything's algorithm, step for step, on an EdgeSAM predictor:
 6. with ``min_mask_region_area > 0``: fill small holes, remove small islands,
    and NMS again preferring the masks that needed no change.
 
-Only the masks that pass step 2 are ever upsampled (the IoU score does not
-depend on the upsampling), so the float logits of all ``3 x points_per_batch``
-masks never exist at full resolution; the results are the same.
+Only the masks that pass step 2 are upsampled (the IoU score does not depend
+on the upsampling), one at a time and only in the window where their logits
+can exceed the lowest threshold (:mod:`edgesam.amg._window`), so the float
+logits of all ``3 x points_per_batch`` masks never exist at full resolution.
+The results are segment_anything's, up to float32 rounding.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from numpy.typing import NDArray
 from edgesam._errors import InvalidInputError
 from edgesam._image import load_rgb
 from edgesam._model import EdgeSam
-from edgesam._postprocess import MASK_THRESHOLD, stability_scores, upsample_logits
+from edgesam._postprocess import MASK_THRESHOLD, stability_scores
 from edgesam._predictor import SamPredictor
 from edgesam._prompts import encode_prompts, validate_prompts
 from edgesam.amg._grid import build_all_layer_point_grids, generate_crop_boxes
@@ -41,23 +43,25 @@ from edgesam.amg._masks import (
     is_box_near_crop_edge,
     masks_to_boxes,
     uncrop_boxes_xyxy,
-    uncrop_masks,
     uncrop_points,
 )
 from edgesam.amg._nms import batched_nms, box_area
 from edgesam.amg._records import MaskData, MaskRecord, OutputMode, to_records
 from edgesam.amg._regions import remove_small_regions
-from edgesam.amg._rle import mask_to_rle, masks_to_rle, rle_to_mask
+from edgesam.amg._rle import (
+    UncompressedRle,
+    mask_to_rle,
+    rle_to_transposed_mask,
+    transposed_mask_to_rle,
+)
+from edgesam.amg._window import window_logits
 
 __all__ = ["SamAutomaticMaskGenerator"]
 
 logger = logging.getLogger(__name__)
 
-# The decoder's multimask outputs (index 0 is the single-mask output).
-_MULTIMASK_OUTPUTS = [1, 2, 3]
-# Upsampled float logits held at once: this many image-sized masks (~8.6 MB each
-# at 1200x1800), so memory stays flat whatever points_per_batch is.
-_UPSAMPLE_CHUNK = 8
+# The decoder's multimask outputs (index 0 is the single-mask output), as a slice.
+_MULTIMASK_OUTPUTS = slice(1, 4)
 
 
 def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
@@ -235,6 +239,7 @@ class SamAutomaticMaskGenerator:
         self.min_mask_region_area = _integer(min_mask_region_area, "min_mask_region_area", 0)
         self.output_mode: OutputMode = output_mode
         self.use_stability_score = bool(use_stability_score)
+        self._scratch: NDArray[np.bool_] | None = None
 
     def generate(self, image: object) -> list[MaskRecord]:
         """Generate masks for everything in ``image``.
@@ -313,7 +318,11 @@ class SamAutomaticMaskGenerator:
     def _decode(
         self, points: NDArray[np.float64]
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """Scores (B, 3) and low-res logits (B, 3, 256, 256) of one click per point."""
+        """Scores (B, 3) and low-res logits (B, 3, 256, 256) of one click per point.
+
+        The logits are a view into the decoder's output (no copy: only the
+        survivors of ``pred_iou_thresh`` are ever read).
+        """
         embedding = self.predictor.get_image_embedding()
         count = points.shape[0]
         prompts = validate_prompts(
@@ -325,10 +334,10 @@ class SamAutomaticMaskGenerator:
         scores, low_res = self.predictor.model.decode(
             embedding.array, decoder_prompts.point_coords, decoder_prompts.point_labels
         )
-        low_res = np.ascontiguousarray(low_res[:, _MULTIMASK_OUTPUTS])
+        low_res = low_res[:, _MULTIMASK_OUTPUTS]
         if self.use_stability_score:
             return stability_scores(low_res), low_res
-        return np.ascontiguousarray(scores[:, _MULTIMASK_OUTPUTS]), low_res
+        return scores[:, _MULTIMASK_OUTPUTS], low_res
 
     def _process_batch(
         self,
@@ -341,43 +350,70 @@ class SamAutomaticMaskGenerator:
         scores, low_res = self._decode(points)
         outputs = low_res.shape[1]
         iou_preds = scores.reshape(-1)
-        logits_low = low_res.reshape(-1, *low_res.shape[2:])
         candidates = np.arange(iou_preds.shape[0])
         if self.pred_iou_thresh > 0.0:
             candidates = candidates[iou_preds > self.pred_iou_thresh]
+        # Below the lowest threshold a pixel counts nowhere: upsample only where it can.
+        offset = self.stability_score_offset
+        floor = MASK_THRESHOLD - abs(offset)
+        # Compared in float32, as torch compares a float32 tensor with a Python float.
+        stability_thresh = np.float32(self.stability_score_thresh)
+        kept: list[int] = []
+        stabilities: list[np.float32] = []
+        windows: list[tuple[int, int, NDArray[np.bool_]]] = []
+        for index in candidates.tolist():
+            window = window_logits(
+                low_res[index // outputs, index % outputs], crop_size, input_size, floor
+            )
+            if window is None:
+                top, left, logits = 0, 0, np.zeros((0, 0), dtype=np.float32)
+            else:
+                top, left, logits = window.top, window.left, window.logits
+            stability = np.float32(calculate_stability_score(logits, MASK_THRESHOLD, offset))
+            if self.stability_score_thresh > 0.0 and not stability >= stability_thresh:
+                continue
+            kept.append(index)
+            stabilities.append(stability)
+            windows.append((top, left, logits > MASK_THRESHOLD))
+        chosen = np.asarray(kept, dtype=np.int64)
+        boxes = np.zeros((chosen.shape[0], 4), dtype=np.int64)
+        for row, (top, left, mask) in enumerate(windows):
+            if mask.any():
+                boxes[row] = masks_to_boxes(mask) + np.array([left, top, left, top])
         orig_h, orig_w = original_size
-        data = MaskData()
-        for start in range(0, candidates.shape[0], _UPSAMPLE_CHUNK):
-            chosen = candidates[start : start + _UPSAMPLE_CHUNK]
-            logits = upsample_logits(logits_low[chosen], crop_size, input_size)
-            stability = calculate_stability_score(
-                logits, MASK_THRESHOLD, self.stability_score_offset
-            )
-            if self.stability_score_thresh > 0.0:
-                stable = stability >= self.stability_score_thresh
-                chosen, stability, logits = chosen[stable], stability[stable], logits[stable]
-            masks = logits > MASK_THRESHOLD
-            boxes = masks_to_boxes(masks)
-            inner = is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
-            if inner.any():
-                kept = ~inner
-                chosen, stability, masks, boxes = (
-                    chosen[kept],
-                    stability[kept],
-                    masks[kept],
-                    boxes[kept],
-                )
-            data.extend(
-                MaskData(
-                    rles=masks_to_rle(uncrop_masks(masks, crop_box, orig_h, orig_w)),
-                    boxes=boxes,
-                    iou_preds=iou_preds[chosen],
-                    stability_score=stability,
-                    points=points[chosen // outputs],
-                    crop_boxes=np.zeros((chosen.shape[0], 4), dtype=np.int64),
-                )
-            )
-        return data
+        inner = is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
+        outer = np.flatnonzero(~inner)
+        return MaskData(
+            rles=self._encode_windows([windows[row] for row in outer], crop_box, original_size),
+            boxes=boxes[outer],
+            iou_preds=iou_preds[chosen[outer]].astype(np.float32),
+            stability_score=np.asarray(stabilities, dtype=np.float32)[outer],
+            points=points[chosen[outer] // outputs],
+            crop_boxes=np.zeros((outer.shape[0], 4), dtype=np.int64),
+        )
+
+    def _encode_windows(
+        self,
+        windows: list[tuple[int, int, NDArray[np.bool_]]],
+        crop_box: list[int],
+        original_size: tuple[int, int],
+    ) -> list[UncompressedRle]:
+        """RLE of each window's mask placed in the image (``uncrop_masks``, one at a time)."""
+        if not windows:
+            return []
+        if self._scratch is None or self._scratch.shape != original_size:
+            self._scratch = np.zeros(original_size, dtype=np.bool_)
+        canvas = self._scratch
+        rles = []
+        for top, left, mask in windows:
+            y0, x0 = crop_box[1] + top, crop_box[0] + left
+            region = canvas[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]]
+            region[...] = mask
+            try:
+                rles.append(mask_to_rle(canvas))
+            finally:
+                region[...] = False  # the canvas is all False between masks
+        return rles
 
     @staticmethod
     def postprocess_small_regions(data: MaskData, min_area: int, nms_thresh: float) -> MaskData:
@@ -385,7 +421,9 @@ class SamAutomaticMaskGenerator:
 
         Masks that needed no change score 1 and the others 0 in the NMS, so
         an untouched mask wins over a cleaned duplicate of it. Edits ``data``
-        in place and returns it.
+        in place and returns it. (When every island of a mask is small, the
+        largest is kept; of equally large ones, the first in column-major
+        order, where OpenCV's choice follows its own scan order.)
 
         Parameters
         ----------
@@ -402,14 +440,16 @@ class SamAutomaticMaskGenerator:
         new_rles = list(data.rles)
         unchanged = np.empty(len(data), dtype=np.float32)
         for index, rle in enumerate(data.rles):
-            mask = rle_to_mask(rle)
+            # Components do not depend on orientation: work on the transposed mask, which
+            # is the RLE's column-major data as is (no transposing copy either way).
+            mask = rle_to_transposed_mask(rle)
             mask, holes_changed = remove_small_regions(mask, min_area, "holes")
             mask, islands_changed = remove_small_regions(mask, min_area, "islands")
             changed = holes_changed or islands_changed
             unchanged[index] = 0.0 if changed else 1.0
-            new_boxes[index] = masks_to_boxes(mask)
+            new_boxes[index] = masks_to_boxes(mask)[[1, 0, 3, 2]]
             if changed:
-                new_rles[index] = mask_to_rle(mask)
+                new_rles[index] = transposed_mask_to_rle(mask)
         keep = batched_nms(new_boxes, unchanged, np.zeros(len(data), dtype=np.int64), nms_thresh)
         for index in keep:
             if unchanged[index] == 0.0:

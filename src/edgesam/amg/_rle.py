@@ -48,6 +48,8 @@ __all__ = [
 _MAX_GROUPS = 7
 _MAX_DECODE_GROUPS = 12
 _ASCII_OFFSET = 48
+# Tile edge for the transposing copy in decoding (cache-sized blocks).
+_TILE = 256
 
 
 class UncompressedRle(TypedDict):
@@ -106,8 +108,14 @@ def _encode(mask: NDArray[np.bool_]) -> UncompressedRle:
     # pixel differs from the one before it in that order: inside a column (row r-1 -> r),
     # or across a column break (last row of column c-1 -> first row of column c).
     r_in, c_in = np.divmod(np.flatnonzero(mask[1:, :] != mask[:-1, :]), width)
-    c_br = np.flatnonzero(mask[-1, :-1] != mask[0, 1:])
-    boundaries = np.sort(np.concatenate([c_in * height + r_in + 1, (c_br + 1) * height]))
+    c_br = np.flatnonzero(mask[-1, :-1] != mask[0, 1:]) + 1
+    # Into column-major order: the inside transitions come row by row, so a stable
+    # sort on the column alone orders them (a radix sort on 16-bit keys: linear even
+    # for noisy masks); a break sorts before the inside transitions of its column.
+    columns = np.concatenate([c_br, c_in])
+    positions = np.concatenate([c_br * height, c_in * height + r_in + 1])
+    key_type = np.uint16 if width <= np.iinfo(np.uint16).max else np.uint32
+    boundaries = positions[np.argsort(columns.astype(key_type), kind="stable")]
     counts: list[int] = np.diff(boundaries, prepend=0, append=total).tolist()
     if mask[0, 0]:
         counts.insert(0, 0)
@@ -150,11 +158,57 @@ def _checked_counts(counts: object, total: int) -> NDArray[np.int64]:
     return array
 
 
+def _transpose(array: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """C-contiguous ``array.T``, tile by tile: ~2x faster than one strided copy."""
+    source = array.view(np.uint8)
+    rows, cols = source.shape
+    result = np.empty((cols, rows), dtype=np.uint8)
+    for top in range(0, cols, _TILE):
+        for left in range(0, rows, _TILE):
+            result[top : top + _TILE, left : left + _TILE] = source[
+                left : left + _TILE, top : top + _TILE
+            ].T
+    return result.view(np.bool_)
+
+
 def _decode_counts(counts: NDArray[np.int64], height: int, width: int) -> NDArray[np.bool_]:
+    return _transpose(_transposed_from_counts(counts, height, width))
+
+
+def _transposed_from_counts(
+    counts: NDArray[np.int64], height: int, width: int
+) -> NDArray[np.bool_]:
     values = np.zeros(counts.size, dtype=np.bool_)
     values[1::2] = True
-    column_major = np.repeat(values, counts)
-    return np.ascontiguousarray(column_major.reshape(width, height).T)
+    return np.repeat(values, counts).reshape(width, height)
+
+
+def rle_to_transposed_mask(rle: Mapping[str, object]) -> NDArray[np.bool_]:
+    """Decode an uncompressed RLE to the *transposed* mask, shape (w, h), C-contiguous.
+
+    The column-major data as it comes (no transposing copy): for work that does
+    not care about orientation, such as connected components.
+    """
+    height, width, counts = _size_and_counts(rle)
+    checked = _checked_counts(np.asarray(counts, dtype=np.int64).reshape(-1), height * width)
+    return _transposed_from_counts(checked, height, width)
+
+
+def transposed_mask_to_rle(transposed: NDArray[np.bool_]) -> UncompressedRle:
+    """Encode a transposed mask (w, h), as :func:`rle_to_transposed_mask` gives it.
+
+    Its row-major order is the mask's column-major order, so the runs are
+    those of the flat array.
+    """
+    width, height = transposed.shape
+    flat = np.ascontiguousarray(transposed).reshape(-1)
+    if flat.size == 0:
+        return {"size": [height, width], "counts": [0]}
+    boundaries = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    counts: list[int] = np.diff(boundaries, prepend=0, append=flat.size).tolist()
+    if flat[0]:
+        counts.insert(0, 0)
+    return {"size": [height, width], "counts": counts}
 
 
 def rle_to_mask(rle: Mapping[str, object]) -> NDArray[np.bool_]:
