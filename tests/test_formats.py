@@ -230,3 +230,13 @@ def test_save_binary_mask(tmp_path: Path) -> None:
     path = save_binary_mask(mask, tmp_path / "mask.png")
     with Image.open(path) as image:
         np.testing.assert_array_equal(np.asarray(image), mask.astype(np.uint8) * 255)
+
+
+def test_written_files_get_normal_permissions(tmp_path: Path) -> None:
+    from edgesam.formats import save_binary_mask
+
+    reference = tmp_path / "made_normally"
+    reference.write_bytes(b"")
+    written = save_binary_mask(np.ones((4, 5), dtype=bool), tmp_path / "mask.png")
+    assert (written.stat().st_mode & 0o777) == (reference.stat().st_mode & 0o777)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

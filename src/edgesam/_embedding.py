@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from edgesam._atomic import atomic_writer
 from edgesam._errors import InvalidEmbeddingError
 from edgesam._transforms import input_size_for
 
@@ -110,16 +110,8 @@ class ImageEmbedding:
             "model_name": self.model_name,
             "fingerprint": self.fingerprint,
         }
-        temp_name = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        # os.open with 0o666 honours the umask, unlike mkstemp's fixed 0o600.
-        handle = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, embedding=self.array, meta=np.array(json.dumps(meta)))
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        with atomic_writer(target) as stream:
+            np.savez(stream, embedding=self.array, meta=np.array(json.dumps(meta)))
         return target
 
     @classmethod

@@ -19,12 +19,10 @@ returns (or segment_anything's), with ``segmentation`` a binary mask or an RLE.
 from __future__ import annotations
 
 import colorsys
-import contextlib
 import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from edgesam._atomic import write_bytes_atomic
 from edgesam._errors import InvalidInputError
 from edgesam._image import load_rgb
 from edgesam.amg._rle import area_from_rle, mask_to_coco_rle, rle_to_mask
@@ -65,21 +64,7 @@ _GOLDEN_RATIO_CONJUGATE = 0.618033988749895
 
 def _write_atomic(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return target
+    return write_bytes_atomic(path, data)
 
 
 def _png_bytes(array: NDArray[np.uint8]) -> bytes:
