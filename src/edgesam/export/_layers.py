@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import Tensor, nn
 
@@ -36,8 +38,7 @@ class MLP(nn.Module):
         super().__init__()
         widths = [in_dim] + [hidden_dim] * (depth - 1) + [out_dim]
         self.layers = nn.ModuleList(
-            nn.Linear(width_in, width_out)
-            for width_in, width_out in zip(widths[:-1], widths[1:], strict=True)
+            nn.Linear(width_in, width_out) for width_in, width_out in itertools.pairwise(widths)
         )
 
     def forward(self, x: Tensor) -> Tensor:
