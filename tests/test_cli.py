@@ -18,7 +18,10 @@ def run_cli(
     environment = dict(os.environ, **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "edgesam.cli", *map(str, args)],
-        capture_output=True, text=True, env=environment, timeout=300,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
     )
 
 
@@ -56,7 +59,14 @@ def test_segment_point_writes_mask_and_overlay(
 ) -> None:
     mask_path, overlay_path = tmp_path / "mask.png", tmp_path / "overlay.png"
     result = run_cli(
-        "segment", photo, "--point", "80,60", "--output", mask_path, "--overlay", overlay_path,
+        "segment",
+        photo,
+        "--point",
+        "80,60",
+        "--output",
+        mask_path,
+        "--overlay",
+        overlay_path,
         *model_args(tiny_model_files),
     )
     assert result.returncode == 0, result.stderr
@@ -70,7 +80,12 @@ def test_segment_point_writes_mask_and_overlay(
 
 def test_segment_box(tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]) -> None:
     result = run_cli(
-        "segment", photo, "--box", "40,30,120,90", "--output", tmp_path / "m.png",
+        "segment",
+        photo,
+        "--box",
+        "40,30,120,90",
+        "--output",
+        tmp_path / "m.png",
         *model_args(tiny_model_files),
     )
     assert result.returncode == 0, result.stderr
@@ -102,22 +117,46 @@ def test_runtime_failure_exit_1(tmp_path: Path, photo: Path) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
     result = run_cli(
-        "segment", photo, "--point", "1,1", "--output", tmp_path / "m.png",
-        "--encoder", broken, "--decoder", broken,
+        "segment",
+        photo,
+        "--point",
+        "1,1",
+        "--output",
+        tmp_path / "m.png",
+        "--encoder",
+        broken,
+        "--decoder",
+        broken,
     )
     assert result.returncode == 1
     assert "could not be loaded as an ONNX model" in result.stderr
     assert "Traceback" not in result.stderr
     verbose = run_cli(
-        "--verbose", "segment", photo, "--point", "1,1", "--output", tmp_path / "m.png",
-        "--encoder", broken, "--decoder", broken,
+        "--verbose",
+        "segment",
+        photo,
+        "--point",
+        "1,1",
+        "--output",
+        tmp_path / "m.png",
+        "--encoder",
+        broken,
+        "--decoder",
+        broken,
     )
     assert "Traceback" in verbose.stderr
 
 
 def test_unknown_model_is_usage_error(tmp_path: Path, photo: Path) -> None:
     result = run_cli(
-        "segment", photo, "--point", "1,1", "--output", tmp_path / "m.png", "--model", "sam_h",
+        "segment",
+        photo,
+        "--point",
+        "1,1",
+        "--output",
+        tmp_path / "m.png",
+        "--model",
+        "sam_h",
         env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)},
     )
     assert result.returncode == 2
@@ -139,8 +178,16 @@ def test_everything_skips_bad_files_and_resumes(
     Image.open(photo).save(inputs / "a.png")
     (inputs / "b.jpg").write_bytes(b"this is not a jpeg")
     output = tmp_path / "out"
-    common = [*model_args(tiny_model_files), "--points-per-side", "4", "--quiet",
-              "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
+    common = [
+        *model_args(tiny_model_files),
+        "--points-per-side",
+        "4",
+        "--quiet",
+        "--pred-iou-thresh",
+        "0",
+        "--stability-score-thresh",
+        "0",
+    ]
     result = run_cli("everything", inputs, "--output", output, "--overlay", *common)
     assert result.returncode == 0, result.stderr
     assert "1 segmented" in result.stdout
@@ -150,8 +197,9 @@ def test_everything_skips_bad_files_and_resumes(
     again = run_cli("everything", inputs, "--output", output, *common)
     assert "0 segmented, 1 already done" in again.stdout
 
-    coco = run_cli("everything", photo, "--output", tmp_path / "coco", "--format", "coco-rle",
-                   *common)
+    coco = run_cli(
+        "everything", photo, "--output", tmp_path / "coco", "--format", "coco-rle", *common
+    )
     assert coco.returncode == 0, coco.stderr
     assert (tmp_path / "coco" / "photo.png" / "annotations.json").is_file()
 

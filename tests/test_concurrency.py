@@ -14,9 +14,7 @@ from edgesam import EdgeSam, SamPredictor
 def _images(count: int) -> list[np.ndarray]:
     rng = np.random.default_rng(7)
     sizes = [(90, 120), (120, 90), (64, 64), (200, 50), (37, 53), (150, 151)]
-    return [
-        rng.integers(0, 256, (*sizes[i % len(sizes)], 3), dtype=np.uint8) for i in range(count)
-    ]
+    return [rng.integers(0, 256, (*sizes[i % len(sizes)], 3), dtype=np.uint8) for i in range(count)]
 
 
 def _work(model: EdgeSam, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -69,14 +69,18 @@ def test_box_becomes_two_corner_points_and_no_padding(predictor: SamPredictor) -
 def test_points_then_box(predictor: SamPredictor) -> None:
     predictor.set_image(random_image(400, 800))
     _, scores, _ = predictor.predict(
-        point_coords=[[10, 20], [30, 40]], point_labels=[1, 0], box=[100, 50, 300, 250],
+        point_coords=[[10, 20], [30, 40]],
+        point_labels=[1, 0],
+        box=[100, 50, 300, 250],
         num_multimask_outputs=4,
     )
     assert scores[0] == 4
     assert scores[1] == 1 + 0 + 2 + 3
     assert scores[2] == pytest.approx((10 + 30 + 100 + 300) * 1024 / 800)
     masks, _, _ = predictor.predict(
-        point_coords=[[10, 20], [30, 40]], point_labels=[1, 0], box=[100, 50, 300, 250],
+        point_coords=[[10, 20], [30, 40]],
+        point_labels=[1, 0],
+        box=[100, 50, 300, 250],
         num_multimask_outputs=4,
     )
     # the disc is drawn around the first point, so the first point must be inside
@@ -263,3 +267,35 @@ def test_models_and_predictor_repr(tiny_model: EdgeSam, tiny_full_model: EdgeSam
 def test_predictor_needs_a_model() -> None:
     with pytest.raises(InvalidInputError, match="EdgeSam"):
         SamPredictor("edge_sam_3x")  # type: ignore[arg-type]
+
+
+def test_predict_low_res_equals_predict_without_upsampling(predictor: SamPredictor) -> None:
+    predictor.set_image(random_image(300, 500))
+    masks, scores, low_res = predictor.predict([[120, 80]], [1], multimask_output=True)
+    low_scores, low_logits = predictor.predict_low_res([[120, 80]], [1], multimask_output=True)
+    np.testing.assert_array_equal(low_scores, scores)
+    np.testing.assert_array_equal(low_logits, low_res)
+    assert low_logits.shape == (3, 256, 256)
+    np.testing.assert_array_equal(predictor.upsample(low_logits), masks)
+    logits, _, _ = predictor.predict([[120, 80]], [1], return_logits=True)
+    np.testing.assert_array_equal(predictor.upsample(low_logits, return_logits=True), logits)
+
+
+def test_predict_low_res_batched_and_single_mask(predictor: SamPredictor) -> None:
+    predictor.set_image(random_image(200, 200))
+    boxes = np.array([[10, 10, 50, 60], [100, 100, 180, 190]])
+    scores, logits = predictor.predict_low_res(box=boxes, multimask_output=False)
+    assert scores.shape == (2, 1)
+    assert logits.shape == (2, 1, 256, 256)
+    masks, _, _ = predictor.predict_batch(boxes=boxes, multimask_output=False)
+    np.testing.assert_array_equal(predictor.upsample(logits), masks)
+
+
+def test_upsample_validates_its_input(predictor: SamPredictor) -> None:
+    with pytest.raises(ImageNotSetError, match="set_image"):
+        predictor.upsample(np.zeros((1, 256, 256), np.float32))
+    predictor.set_image(random_image(64, 64))
+    with pytest.raises(InvalidInputError, match="low_res_logits"):
+        predictor.upsample(np.zeros((1, 128, 128), np.float32))
+    with pytest.raises(InvalidInputError, match="low_res_logits"):
+        predictor.upsample("not logits")

@@ -164,7 +164,9 @@ def test_checkpoint_downloaded_lazily_on_first_mask_input(
     assert fake_hub.count("GET", path_contains="tiny_checkpoint") == 0
     # the tiny decoder reports the embedding's mean as its last score: the mask changes it
     _, scores_mask, _ = predictor.predict(
-        [[5, 5]], [1], mask_input=np.full((1, 256, 256), 3.0, np.float32),
+        [[5, 5]],
+        [1],
+        mask_input=np.full((1, 256, 256), 3.0, np.float32),
         num_multimask_outputs=4,
     )
     assert fake_hub.count("GET", path_contains="tiny_checkpoint") == 1

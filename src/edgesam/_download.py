@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from edgesam._hub import fetch_model_files
 from edgesam._registry import DEFAULT_MODEL, get_model_spec
 
 __all__ = ["download"]
@@ -51,6 +50,8 @@ def download(
     """
     spec = get_model_spec(model)
     which = ("encoder", "decoder", "checkpoint") if checkpoint else ("encoder", "decoder")
+    from edgesam._hub import fetch_model_files  # huggingface_hub is slow to import
+
     return fetch_model_files(
         spec,
         which=which,

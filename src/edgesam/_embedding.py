@@ -137,7 +137,12 @@ class ImageEmbedding:
         except FileNotFoundError as err:
             raise InvalidEmbeddingError(f"embedding file {str(source)!r} does not exist") from err
         except (
-            OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError
+            OSError,
+            ValueError,
+            KeyError,
+            EOFError,
+            zipfile.BadZipFile,
+            json.JSONDecodeError,
         ) as err:
             raise InvalidEmbeddingError(
                 f"{str(source)!r} is not a readable edgesam embedding ({type(err).__name__}: "

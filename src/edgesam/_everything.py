@@ -107,13 +107,13 @@ def segment_everything(
     from edgesam.amg import SamAutomaticMaskGenerator
 
     if output_format not in ("png", "coco-rle"):
-        raise InvalidInputError(
-            f"output_format must be 'png' or 'coco-rle': got {output_format!r}"
-        )
+        raise InvalidInputError(f"output_format must be 'png' or 'coco-rle': got {output_format!r}")
     _check_output(output)
     mode = "binary_mask" if output_format == "png" else "coco_rle"
     generator = SamAutomaticMaskGenerator(
-        predictor, output_mode=mode, **generator_options  # type: ignore[arg-type]
+        predictor,
+        output_mode=mode,
+        **generator_options,  # type: ignore[arg-type]
     )
     summary = EverythingSummary()
     for path in images:
@@ -133,8 +133,10 @@ def segment_everything(
             write_masks_to_folder(records, folder)
         else:
             write_coco_json(
-                records, folder / "annotations.json",
-                image_size=(int(rgb.shape[0]), int(rgb.shape[1])), file_name=path.name,
+                records,
+                folder / "annotations.json",
+                image_size=(int(rgb.shape[0]), int(rgb.shape[1])),
+                file_name=path.name,
             )
         if overlay:
             masks = [record["segmentation"] for record in records]

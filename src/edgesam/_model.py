@@ -261,9 +261,7 @@ class EdgeSam:
         """
         if self.native_mask_input:
             return self._decode_native(embedding, point_coords, point_labels, mask_input)
-        embeddings = (
-            self._condition(embedding, mask_input) if mask_input is not None else None
-        )
+        embeddings = self._condition(embedding, mask_input) if mask_input is not None else None
         scores, logits = [], []
         for index in range(point_coords.shape[0]):
             image_embeddings = embedding if embeddings is None else embeddings[index : index + 1]

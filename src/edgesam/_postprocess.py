@@ -163,9 +163,7 @@ def _columns_upsampled(
     """``low_res @ cols.T`` for ``(n, 256, 256)`` logits: ``(n, 256, W)``, band by band."""
     transposed = _axis_map(original_width, resized_width).matrix.T
     result = np.empty((low_res.shape[0], LOW_RES_SIZE, original_width), dtype=np.float32)
-    for start, stop, band_start, band_stop in _blocks(
-        original_width, resized_width, LOW_RES_SIZE
-    ):
+    for start, stop, band_start, band_stop in _blocks(original_width, resized_width, LOW_RES_SIZE):
         np.matmul(
             low_res[:, :, band_start:band_stop],
             transposed[band_start:band_stop, start:stop],

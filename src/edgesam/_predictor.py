@@ -20,17 +20,18 @@ from edgesam._embedding import ImageEmbedding
 from edgesam._errors import ImageNotSetError, InvalidEmbeddingError, InvalidInputError
 from edgesam._image import load_rgb
 from edgesam._model import EdgeSam
-from edgesam._postprocess import MASK_THRESHOLD, stability_scores, upsample_logits
+from edgesam._postprocess import stability_scores, upsample_logits, upsample_masks
 from edgesam._prompts import PromptBatch, encode_prompts, validate_prompts
 from edgesam._providers import ProviderSpec
 from edgesam._transforms import preprocess_image
 
-__all__ = ["Prediction", "SamPredictor"]
+__all__ = ["LowResPrediction", "Prediction", "SamPredictor"]
 
 PathLike = str | os.PathLike[str]
 Prediction = tuple[
     NDArray[np.bool_] | NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]
 ]
+LowResPrediction = tuple[NDArray[np.float32], NDArray[np.float32]]
 
 _OUTPUTS = {1: (0,), 3: (1, 2, 3), 4: (0, 1, 2, 3)}
 
@@ -333,14 +334,76 @@ class SamPredictor:
             prompts, multimask_output, return_logits, num_multimask_outputs, use_stability_score
         )
 
-    def _predict(
+    def predict_low_res(
+        self,
+        point_coords: object = None,
+        point_labels: object = None,
+        box: object = None,
+        mask_input: object = None,
+        multimask_output: bool = True,
+        *,
+        num_multimask_outputs: int | None = None,
+        use_stability_score: bool = False,
+    ) -> LowResPrediction:
+        """Like :meth:`predict`, but only the scores and the 256x256 logits: no upsampling.
+
+        For callers that draw or post-process masks themselves (a UI that shows
+        the low-res mask while the user clicks, a ``mask_input`` loop), this
+        skips the cost of making full-size masks. Arguments are as in
+        :meth:`predict`; batched prompts (leading axis B) are accepted too.
+
+        Returns
+        -------
+        scores : ndarray of float32, shape (C,)
+            Predicted IoU (or stability score) of each mask.
+        low_res_logits : ndarray of float32, shape (C, 256, 256)
+            The masks as logits over the padded 1024x1024 frame, at a quarter
+            of its resolution; ``> 0`` is the mask. Upsample with
+            :meth:`upsample` to get what :meth:`predict` returns.
+
+        With batched prompts both outputs gain a leading axis B.
+        """
+        prompts = validate_prompts(point_coords, point_labels, box, mask_input)
+        scores, low_res = self._decode(
+            prompts, multimask_output, num_multimask_outputs, use_stability_score
+        )
+        if prompts.batched:
+            return scores, low_res
+        return scores[0], low_res[0]
+
+    def upsample(
+        self, low_res_logits: object, return_logits: bool = False
+    ) -> NDArray[np.bool_] | NDArray[np.float32]:
+        """Upsample low-res logits to masks at the current image's original size.
+
+        Parameters
+        ----------
+        low_res_logits : ndarray of float32, shape (..., 256, 256)
+            Logits from :meth:`predict_low_res` or :meth:`predict` for this image.
+        return_logits : bool
+            Return float32 logits instead of boolean masks.
+
+        Returns
+        -------
+        ndarray of bool (or float32), shape (..., H, W)
+            Identical to the masks :meth:`predict` returns for the same logits.
+        """
+        embedding = self._require_embedding("upsample")
+        array = np.asarray(low_res_logits)
+        if array.ndim < 2 or array.shape[-2:] != (256, 256) or array.dtype.kind not in "fiu":
+            raise InvalidInputError(
+                "low_res_logits must be a numeric array of shape (..., 256, 256), as returned by "
+                f"predict_low_res: got {array.dtype} {array.shape}"
+            )
+        return self._upsample(np.asarray(array, dtype=np.float32), embedding, return_logits)
+
+    def _decode(
         self,
         prompts: PromptBatch,
         multimask_output: bool,
-        return_logits: bool,
         num_multimask_outputs: int | None,
         use_stability_score: bool,
-    ) -> Prediction:
+    ) -> LowResPrediction:
         embedding = self._require_embedding("predict")
         outputs = list(_output_indices(multimask_output, num_multimask_outputs))
         decoder_prompts = encode_prompts(prompts, embedding.original_size, embedding.input_size)
@@ -352,10 +415,28 @@ class SamPredictor:
         )
         low_res = np.ascontiguousarray(low_res[:, outputs])
         scores = stability_scores(low_res) if use_stability_score else scores[:, outputs]
-        upsampled = upsample_logits(low_res, embedding.original_size, embedding.input_size)
-        masks: NDArray[np.bool_] | NDArray[np.float32] = (
-            upsampled if return_logits else upsampled > MASK_THRESHOLD
+        return scores, low_res
+
+    @staticmethod
+    def _upsample(
+        low_res: NDArray[np.float32], embedding: ImageEmbedding, return_logits: bool
+    ) -> NDArray[np.bool_] | NDArray[np.float32]:
+        if return_logits:
+            return upsample_logits(low_res, embedding.original_size, embedding.input_size)
+        return upsample_masks(low_res, embedding.original_size, embedding.input_size)
+
+    def _predict(
+        self,
+        prompts: PromptBatch,
+        multimask_output: bool,
+        return_logits: bool,
+        num_multimask_outputs: int | None,
+        use_stability_score: bool,
+    ) -> Prediction:
+        scores, low_res = self._decode(
+            prompts, multimask_output, num_multimask_outputs, use_stability_score
         )
+        masks = self._upsample(low_res, self._require_embedding("predict"), return_logits)
         if prompts.batched:
             return masks, scores, low_res
         return masks[0], scores[0], low_res[0]

@@ -213,9 +213,7 @@ def validate_prompts(
     }
     if len(set(sizes.values())) > 1:
         detail = ", ".join(f"{name}: {size}" for name, size in sizes.items())
-        raise InvalidPromptError(
-            f"batched prompts must agree on the batch size B: got {detail}"
-        )
+        raise InvalidPromptError(f"batched prompts must agree on the batch size B: got {detail}")
     return PromptBatch(
         point_coords=coords,
         point_labels=labels,

@@ -191,8 +191,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from edgesam._registry import DEFAULT_MODEL, MODELS
 
     print(f"edgesam {__version__}")
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, "
-          f"onnxruntime {onnxruntime.__version__}")
+    print(
+        f"python {sys.version.split()[0]}, numpy {np.__version__}, "
+        f"onnxruntime {onnxruntime.__version__}"
+    )
     print(f"providers available: {', '.join(available_providers())}")
     try:
         chosen = [spec if isinstance(spec, str) else spec[0] for spec in resolve_providers(None)]
@@ -238,7 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     segment.add_argument("image", type=Path, metavar="IMAGE")
     segment.add_argument(
-        "--point", type=parse_point, action="append", metavar="X,Y[,LABEL]",
+        "--point",
+        type=parse_point,
+        action="append",
+        metavar="X,Y[,LABEL]",
         help="a click in pixels; LABEL 1 = object (default), 0 = background. Repeatable",
     )
     segment.add_argument(
@@ -259,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     everything.add_argument("inputs", type=Path, nargs="+", metavar="IMAGE_OR_DIR")
     everything.add_argument("--output", type=Path, required=True, help="output directory")
     everything.add_argument(
-        "--format", choices=("png", "coco-rle"), default="png",
+        "--format",
+        choices=("png", "coco-rle"),
+        default="png",
         help="png: one PNG per mask + metadata.csv; coco-rle: one COCO-style JSON per image",
     )
     everything.add_argument("--overlay", action="store_true", help="also write overlay.png")
@@ -281,14 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("model", nargs="?", default="edge_sam_3x", metavar="MODEL")
     download.add_argument("--all", action="store_true", help="every known model")
     download.add_argument(
-        "--checkpoint", action="store_true",
+        "--checkpoint",
+        action="store_true",
         help="also the .pth checkpoint (used for mask_input with the official decoder)",
     )
     download.add_argument("--revision", help="Space revision (default: main)")
     download.set_defaults(func=_cmd_download)
 
     info = commands.add_parser(
-        "info", help="versions, models, cache paths and execution providers",
+        "info",
+        help="versions, models, cache paths and execution providers",
         description="Show versions, known models and where they are cached, and the "
         "execution providers available and selected.",
     )
