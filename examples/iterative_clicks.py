@@ -56,8 +56,10 @@ def main() -> None:
         )
         best = int(scores.argmax())
         previous_logits = logits[best][None]  # (1, 256, 256)
-        print(f"click {step} at ({x:.0f}, {y:.0f}) label {label}: "
-              f"{int(masks[best].sum())} pixels, score {scores[best]:.3f}")
+        print(
+            f"click {step} at ({x:.0f}, {y:.0f}) label {label}: "
+            f"{int(masks[best].sum())} pixels, score {scores[best]:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -61,13 +61,17 @@ def main() -> None:
     # One click: ask for all four masks and keep the most stable one, as the authors' demo does.
     click = np.array([[width * 0.28, height * 0.45]])
     masks, scores, _ = predictor.predict(
-        point_coords=click, point_labels=np.array([1]),
-        num_multimask_outputs=4, use_stability_score=True,
+        point_coords=click,
+        point_labels=np.array([1]),
+        num_multimask_outputs=4,
+        use_stability_score=True,
     )
     best = int(scores.argmax())
     save_mask(masks[best], args.output / "point_mask.png")
-    print(f"click at {click[0].round().tolist()}: mask {best} of 4, stability {scores[best]:.3f}, "
-          f"{int(masks[best].sum())} pixels")
+    print(
+        f"click at {click[0].round().tolist()}: mask {best} of 4, stability {scores[best]:.3f}, "
+        f"{int(masks[best].sum())} pixels"
+    )
 
     # A box: the single-mask output is the right one for an unambiguous prompt.
     box = np.array([width * 0.55, height * 0.15, width * 0.92, height * 0.56])

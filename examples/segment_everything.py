@@ -37,10 +37,13 @@ def main() -> None:
     print(f"{len(records)} masks")
 
     args.output.mkdir(parents=True, exist_ok=True)
-    write_coco_json(records, args.output / "annotations.json",
-                    image_size=image.shape[:2], file_name=Path(args.image).name)
-    save_overlay(image, [record["segmentation"] for record in records],
-                 args.output / "overlay.png")
+    write_coco_json(
+        records,
+        args.output / "annotations.json",
+        image_size=image.shape[:2],
+        file_name=Path(args.image).name,
+    )
+    save_overlay(image, [record["segmentation"] for record in records], args.output / "overlay.png")
     print(f"wrote {args.output}/annotations.json and overlay.png")
 
 

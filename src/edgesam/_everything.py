@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from edgesam._errors import InvalidImageError, InvalidInputError
 from edgesam._formats import save_overlay, write_coco_json, write_masks_to_folder
@@ -109,7 +110,9 @@ def segment_everything(
     if output_format not in ("png", "coco-rle"):
         raise InvalidInputError(f"output_format must be 'png' or 'coco-rle': got {output_format!r}")
     _check_output(output)
-    mode = "binary_mask" if output_format == "png" else "coco_rle"
+    mode: Literal["binary_mask", "coco_rle"] = (
+        "binary_mask" if output_format == "png" else "coco_rle"
+    )
     generator = SamAutomaticMaskGenerator(
         predictor,
         output_mode=mode,
