@@ -69,10 +69,16 @@ def _official(reference: Path) -> ModelVariant:
     )
 
 
-def _cached(cache: Path, names: list[str], checkpoint: Path) -> dict[str, Path] | None:
-    """The cached files for ``names`` if a manifest newer than the checkpoint lists them."""
+def _cached(cache: Path, names: list[str], checkpoint: Path | None) -> dict[str, Path] | None:
+    """The cached files for ``names`` if a manifest newer than the checkpoint lists them.
+
+    Without the checkpoint (a GPU machine given only the exported files) the
+    cache is taken as it is.
+    """
     manifest = cache / f"{_EXPORT_NAME}_manifest.json"
-    if not manifest.is_file() or manifest.stat().st_mtime < checkpoint.stat().st_mtime:
+    if not manifest.is_file() or (
+        checkpoint is not None and manifest.stat().st_mtime < checkpoint.stat().st_mtime
+    ):
         return None
     try:
         listed = json.loads(manifest.read_text()).get("files", [])
@@ -118,10 +124,12 @@ def discover_variants(
     exported = [name for name in wanted if name in _KEYS]
     if not exported:
         return found, []
-    if official.checkpoint is None:
-        return found, [Unavailable(name, "edge_sam_random.pth not found") for name in exported]
     files = _cached(cache, exported, official.checkpoint)
     if files is None:
+        if official.checkpoint is None:
+            return found, [
+                Unavailable(name, "edge_sam_random.pth not found") for name in exported
+            ]
         sources = sorted(path for path in (reference / "images").iterdir() if path.is_file())
         try:
             files = _export(official.checkpoint, cache, exported, sources)

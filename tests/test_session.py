@@ -387,6 +387,14 @@ class FlakyAccelerator:
         self.runs += 1
         raise RuntimeError("CUDNN_STATUS_EXECUTION_FAILED")
 
+    # On CUDA, edgesam runs through IO binding (the embedding stays on the device).
+    def io_binding(self) -> Any:
+        return self._session.io_binding()
+
+    def run_with_iobinding(self, binding: Any, run_options: Any = None) -> Any:
+        self.runs += 1
+        raise RuntimeError("CUDNN_STATUS_EXECUTION_FAILED")
+
 
 @pytest.fixture
 def flaky(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:

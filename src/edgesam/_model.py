@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from edgesam._errors import MaskInputUnavailableError, WeightsError
 from edgesam._providers import ProviderSpec, resolve_providers
-from edgesam._session import DECODER_CONTRACT, ENCODER_CONTRACT, ModelSession
+from edgesam._session import DECODER_CONTRACT, ENCODER_CONTRACT, Feed, ModelSession
 
 if TYPE_CHECKING:
     from edgesam._mask_prompt import MaskPromptWeights
@@ -236,12 +236,45 @@ class EdgeSam:
         (embedding,) = self._encoder.run({"image": image_input})
         return embedding
 
+    @property
+    def resident_device(self) -> str | None:
+        """The device (``"cuda"``) where embeddings can stay between encoder and decoder.
+
+        None unless both sessions run on the same device through IO binding.
+        """
+        device = self._encoder.resident_device
+        return device if device == self._decoder.resident_device else None
+
+    def encode_resident(
+        self, image_input: NDArray[np.float32]
+    ) -> tuple[NDArray[np.float32], ort.OrtValue | None]:
+        """Run the encoder; the embedding on the host and, on CUDA, still on the device.
+
+        The device copy is the encoder's own output buffer, to be passed to
+        :meth:`decode` as ``resident``: the decoder then reads it in place
+        instead of receiving 4 MiB from the host at every call.
+        """
+        if self.resident_device is None:
+            return self.encode(image_input), None
+        (output,) = self._encoder.run_resident({"image": image_input})
+        if not isinstance(output, ort.OrtValue):  # the session fell back to CPU
+            return np.asarray(output, dtype=np.float32), None
+        return np.asarray(output.numpy(), dtype=np.float32), output
+
+    def to_device(self, embedding: NDArray[np.float32]) -> ort.OrtValue | None:
+        """Upload an embedding (e.g. a restored one) for :meth:`decode`'s ``resident``."""
+        if self.resident_device is None:
+            return None
+        return self._decoder.to_device(embedding)
+
     def decode(
         self,
         embedding: NDArray[np.float32],
         point_coords: NDArray[np.float32],
         point_labels: NDArray[np.float32],
         mask_input: NDArray[np.float32] | None = None,
+        *,
+        resident: ort.OrtValue | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Decode B prompt sets against one image embedding.
 
@@ -253,6 +286,10 @@ class EdgeSam:
         point_labels : ndarray of float32, shape (B, N)
         mask_input : ndarray of float32, shape (B, 1, 256, 256), optional
             Low-res mask logits from a previous prediction.
+        resident : onnxruntime.OrtValue, optional
+            The same embedding already on the decoder's device (from
+            :meth:`encode_resident` or :meth:`to_device`); used instead of
+            ``embedding`` where the decoder reads the embedding unchanged.
 
         Returns
         -------
@@ -278,7 +315,7 @@ class EdgeSam:
 
     def _decode_native(
         self,
-        embedding: NDArray[np.float32],
+        embedding: Feed,
         point_coords: NDArray[np.float32],
         point_labels: NDArray[np.float32],
         mask_input: NDArray[np.float32] | None,

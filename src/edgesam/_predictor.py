@@ -75,6 +75,8 @@ class SamPredictor:
         self.model = model
         self._buffer: NDArray[np.float32] | None = None
         self._embedding: ImageEmbedding | None = None
+        # The current embedding in device memory (CUDA), for the decoder; None on CPU.
+        self._resident: ort.OrtValue | None = None
 
     @classmethod
     def from_pretrained(
@@ -169,7 +171,7 @@ class SamPredictor:
         if self._buffer is None:
             self._buffer = np.zeros((1, 3, 1024, 1024), dtype=np.float32)
         image_input, input_size = preprocess_image(rgb, out=self._buffer)
-        embedding = self.model.encode(image_input)
+        embedding, resident = self.model.encode_resident(image_input)
         self._embedding = ImageEmbedding(
             array=embedding,
             original_size=(int(rgb.shape[0]), int(rgb.shape[1])),
@@ -177,6 +179,7 @@ class SamPredictor:
             model_name=self.model.name,
             fingerprint=self.model.fingerprint,
         )
+        self._resident = resident
 
     def get_image_embedding(self) -> ImageEmbedding:
         """The current image's embedding, with its sizes and model fingerprint.
@@ -211,10 +214,12 @@ class SamPredictor:
                 f"({self.model.fingerprint[:12]}…); compute it again with set_image"
             )
         self._embedding = embedding
+        self._resident = self.model.to_device(embedding.array)
 
     def reset_image(self) -> None:
         """Forget the current image, its embedding and its sizes."""
         self._embedding = None
+        self._resident = None
 
     def _require_embedding(self, caller: str) -> ImageEmbedding:
         if self._embedding is None:
@@ -412,6 +417,7 @@ class SamPredictor:
             decoder_prompts.point_coords,
             decoder_prompts.point_labels,
             prompts.mask_input,
+            resident=self._resident,
         )
         low_res = np.ascontiguousarray(low_res[:, outputs])
         scores = stability_scores(low_res) if use_stability_score else scores[:, outputs]

@@ -34,7 +34,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CPU = "CPUExecutionProvider"
-AUTO_ORDER = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider", CPU)
+CUDA = "CUDAExecutionProvider"
+AUTO_ORDER = (CUDA, "CoreMLExecutionProvider", "DmlExecutionProvider", CPU)
 
 ProviderSpec = str | tuple[str, Mapping[str, Any]]
 

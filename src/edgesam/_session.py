@@ -1,5 +1,10 @@
 """One onnxruntime session: create it, check its I/O contract, run it with fallback.
 
+On CUDA the session runs through IO binding, so that an output can stay in
+device memory (:meth:`ModelSession.run_resident`) and be fed to the next model
+without a round trip through the host: the image embedding goes from the
+encoder to every decoder call this way.
+
 Accelerator providers fail in two ways: at creation (a missing CUDA library)
 and at run time (CoreML on a shape it does not support, a cuDNN mismatch). In
 both cases the session is rebuilt on CPU once, with a logged warning, and
@@ -13,14 +18,14 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
 from edgesam._errors import CorruptModelError, InferenceError, ModelContractError
-from edgesam._providers import CPU, ProviderSpec, provider_name
+from edgesam._providers import CPU, CUDA, ProviderSpec, provider_name
 
 __all__ = [
     "DECODER_CONTRACT",
@@ -64,6 +69,12 @@ DECODER_CONTRACT = Contract(
 
 _FLOAT = "tensor(float)"
 
+Feed: TypeAlias = "NDArray[np.float32] | ort.OrtValue"
+"""A model input: a host array, or an ``OrtValue`` already on the session's device."""
+
+# onnxruntime's device names for IO binding, by provider.
+_RESIDENT_DEVICES = {CUDA: "cuda"}
+
 
 def default_session_options() -> ort.SessionOptions:
     """Session options edgesam uses unless the caller passes their own.
@@ -88,6 +99,11 @@ class ModelSession:
         Resolved providers, best first (see ``_providers.resolve_providers``).
     session_options : onnxruntime.SessionOptions, optional
         Passed to onnxruntime as is; default :func:`default_session_options`.
+    resident_device : str, optional
+        onnxruntime device name (``"cuda"``, ``"cpu"``) for outputs kept by
+        :meth:`run_resident`; default: ``"cuda"`` when CUDA runs the session,
+        else none (outputs are plain arrays). Tests pass ``"cpu"`` to exercise
+        the IO-binding path without a GPU.
     """
 
     def __init__(
@@ -96,8 +112,10 @@ class ModelSession:
         contract: Contract,
         providers: Sequence[ProviderSpec],
         session_options: ort.SessionOptions | None = None,
+        resident_device: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self._resident_override = resident_device
         self.contract = contract
         self._options = (
             session_options if session_options is not None else default_session_options()
@@ -111,6 +129,23 @@ class ModelSession:
     def providers(self) -> list[str]:
         """The providers the session really runs on, best first."""
         return list(self._session.get_providers())
+
+    @property
+    def resident_device(self) -> str | None:
+        """Where :meth:`run_resident` leaves outputs (``"cuda"``), or None: host arrays only."""
+        return self._device_of(self._session)
+
+    def _device_of(self, session: ort.InferenceSession) -> str | None:
+        if self._resident_override is not None:
+            return self._resident_override
+        return _RESIDENT_DEVICES.get(session.get_providers()[0])
+
+    def to_device(self, array: NDArray[np.float32]) -> ort.OrtValue | None:
+        """Copy ``array`` to :attr:`resident_device` once, for repeated runs; None if no device."""
+        device = self.resident_device
+        if device is None:
+            return None
+        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), device, 0)
 
     @property
     def has_optional_inputs(self) -> bool:
@@ -198,7 +233,7 @@ class ModelSession:
             )
         return list(inputs)
 
-    def run(self, feeds: Mapping[str, NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+    def run(self, feeds: Mapping[str, Feed]) -> list[NDArray[np.float32]]:
         """Run the model; on an accelerator failure, rebuild on CPU once and retry.
 
         Raises
@@ -206,9 +241,23 @@ class ModelSession:
         InferenceError
             If the model fails on CPU too.
         """
+        outputs = self._run_with_fallback(feeds, resident=False)
+        return [np.asarray(output, dtype=np.float32) for output in outputs]
+
+    def run_resident(self, feeds: Mapping[str, Feed]) -> list[NDArray[np.float32] | ort.OrtValue]:
+        """Like :meth:`run`, but outputs stay on :attr:`resident_device` as ``OrtValue``.
+
+        Without a resident device (CPU, or after a fallback to CPU) the outputs
+        are host arrays, as from :meth:`run`.
+        """
+        return self._run_with_fallback(feeds, resident=True)
+
+    def _run_with_fallback(
+        self, feeds: Mapping[str, Feed], resident: bool
+    ) -> list[NDArray[np.float32] | ort.OrtValue]:
         session = self._session
         try:
-            return self._run(session, feeds)
+            return self._run(session, feeds, resident)
         except Exception as err:
             if session.get_providers() == [CPU]:
                 raise InferenceError(
@@ -223,16 +272,36 @@ class ModelSession:
                         type(err).__name__,
                         err,
                     )
+                    self._resident_override = None
                     self._session = self._create([CPU])
         try:
-            return self._run(self._session, feeds)
+            return self._run(self._session, feeds, resident)
         except Exception as err:
             raise InferenceError(
                 f"the {self.contract.role} failed on CPU too ({type(err).__name__}: {err})"
             ) from err
 
     def _run(
-        self, session: ort.InferenceSession, feeds: Mapping[str, NDArray[np.float32]]
-    ) -> list[NDArray[np.float32]]:
-        outputs: list[Any] = session.run(self.output_names, dict(feeds))
-        return [np.asarray(output, dtype=np.float32) for output in outputs]
+        self, session: ort.InferenceSession, feeds: Mapping[str, Feed], resident: bool
+    ) -> list[NDArray[np.float32] | ort.OrtValue]:
+        device = self._device_of(session)
+        if device is None:
+            host = {
+                name: value.numpy() if isinstance(value, ort.OrtValue) else value
+                for name, value in feeds.items()
+            }
+            outputs: list[NDArray[np.float32]] = session.run(self.output_names, host)
+            return list(outputs)
+        binding = session.io_binding()
+        for name, value in feeds.items():
+            if isinstance(value, ort.OrtValue):
+                binding.bind_ortvalue_input(name, value)
+            else:
+                binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        for name in self.output_names:
+            binding.bind_output(name, device if resident else "cpu")
+        session.run_with_iobinding(binding)
+        values: list[ort.OrtValue] = binding.get_outputs()
+        if resident:
+            return list(values)
+        return [value.numpy() for value in values]

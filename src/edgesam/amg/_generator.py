@@ -34,9 +34,8 @@ from numpy.typing import NDArray
 from edgesam._errors import InvalidInputError
 from edgesam._image import load_rgb
 from edgesam._model import EdgeSam
-from edgesam._postprocess import MASK_THRESHOLD, stability_scores
+from edgesam._postprocess import MASK_THRESHOLD
 from edgesam._predictor import SamPredictor
-from edgesam._prompts import encode_prompts, validate_prompts
 from edgesam.amg._grid import build_all_layer_point_grids, generate_crop_boxes
 from edgesam.amg._masks import (
     calculate_stability_score,
@@ -318,26 +317,15 @@ class SamAutomaticMaskGenerator:
     def _decode(
         self, points: NDArray[np.float64]
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """Scores (B, 3) and low-res logits (B, 3, 256, 256) of one click per point.
-
-        The logits are a view into the decoder's output (no copy: only the
-        survivors of ``pred_iou_thresh`` are ever read).
-        """
-        embedding = self.predictor.get_image_embedding()
+        """Scores (B, 3) and low-res logits (B, 3, 256, 256) of one click per point."""
         count = points.shape[0]
-        prompts = validate_prompts(
+        scores, low_res = self.predictor.predict_low_res(
             points[:, None, :].astype(np.float32),
             np.ones((count, 1), dtype=np.float32),
-            force_batch=True,
+            multimask_output=True,
+            use_stability_score=self.use_stability_score,
         )
-        decoder_prompts = encode_prompts(prompts, embedding.original_size, embedding.input_size)
-        scores, low_res = self.predictor.model.decode(
-            embedding.array, decoder_prompts.point_coords, decoder_prompts.point_labels
-        )
-        low_res = low_res[:, _MULTIMASK_OUTPUTS]
-        if self.use_stability_score:
-            return stability_scores(low_res), low_res
-        return scores[:, _MULTIMASK_OUTPUTS], low_res
+        return scores, low_res
 
     def _process_batch(
         self,
