@@ -340,9 +340,22 @@ def run(plan: Plan) -> tuple[dict[str, object], list[Row]]:
                     )
                 )
                 continue
-            rows.extend(_in_process(plan, variant, provider, rgb, peak))
-            gc.collect()
-            rows.extend(_processes(plan, variant, provider))
+            try:
+                rows.extend(_in_process(plan, variant, provider, rgb, peak))
+                gc.collect()
+                rows.extend(_processes(plan, variant, provider))
+            except Exception as err:  # one broken variant must not lose the other rows
+                logger.exception("%s on %s failed", variant.name, provider)
+                rows.append(
+                    Row(
+                        "variants",
+                        f"{variant.name} model",
+                        variant=variant.name,
+                        provider=provider,
+                        status="failed",
+                        note=f"{type(err).__name__}: {err}",
+                    )
+                )
     if "quant" in plan.sections:
         from benchmarks._quant import quantisation_rows
 

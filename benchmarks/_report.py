@@ -36,7 +36,7 @@ class Row:
     ``value`` and ``baseline`` are medians in ``unit``; ``ratio`` is
     SDK / baseline measured in the same run (for paired timings, the median of
     the per-round ratios). ``status`` is ``"ok"``, ``"not available"`` (a
-    feature or model variant that does not exist yet) or ``"not run"``.
+    feature or model variant that does not exist yet), ``"not run"`` or ``"failed"``.
     """
 
     section: str

@@ -84,7 +84,7 @@ def _cached(cache: Path, names: list[str], checkpoint: Path | None) -> dict[str,
         listed = json.loads(manifest.read_text()).get("files", [])
     except (OSError, ValueError):
         return None
-    present = {str(entry.get("name", "")) for entry in listed if isinstance(entry, dict)}
+    present = {str(entry.get("file", "")) for entry in listed if isinstance(entry, dict)}
     files = {name: cache / f"{_EXPORT_NAME}_{_KEYS[name]}.onnx" for name in names}
     if all(path.is_file() for path in files.values()) and (
         not present or all(path.name in present for path in files.values())
