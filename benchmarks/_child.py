@@ -58,6 +58,22 @@ def _rss_bytes() -> int:
         return _peak_rss_bytes()
 
 
+def _cold_record(
+    imported: float, sessions: float, encoded: float, done: float, mask_shape: tuple[int, ...]
+) -> dict[str, object]:
+    """One cold-start run: clock readings since process start, split into phases."""
+    return {
+        "import_s": imported,
+        "sessions_s": sessions - imported,
+        "set_image_s": encoded - sessions,
+        "predict_s": done - encoded,
+        "total_s": done,
+        "mask_shape": list(mask_shape),
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "rss_bytes": _rss_bytes(),
+    }
+
+
 def _peak_rss_bytes() -> int:
     """Peak resident set size of this process.
 
@@ -96,16 +112,7 @@ def cold_sdk(args: argparse.Namespace) -> dict[str, Any]:
     encoded = _elapsed()
     masks, _, _ = predictor.predict(point_coords=POINT, point_labels=[1], multimask_output=True)
     done = _elapsed()
-    return {
-        "import_s": imported,
-        "sessions_s": sessions - imported,
-        "set_image_s": encoded - sessions,
-        "predict_s": done - encoded,
-        "total_s": done,
-        "mask_shape": list(masks.shape),
-        "peak_rss_bytes": _peak_rss_bytes(),
-        "rss_bytes": _rss_bytes(),
-    }
+    return _cold_record(imported, sessions, encoded, done, masks.shape)
 
 
 def cold_bare(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,16 +146,7 @@ def cold_bare(args: argparse.Namespace) -> dict[str, Any]:
     _, low_res = decoder.run(None, feeds)
     masks = low_res[0, 1:] > 0.0
     done = _elapsed()
-    return {
-        "import_s": imported,
-        "sessions_s": sessions - imported,
-        "set_image_s": encoded - sessions,
-        "predict_s": done - encoded,
-        "total_s": done,
-        "mask_shape": list(masks.shape),
-        "peak_rss_bytes": _peak_rss_bytes(),
-        "rss_bytes": _rss_bytes(),
-    }
+    return _cold_record(imported, sessions, encoded, done, masks.shape)
 
 
 def varied_images(sources: list[Path], count: int, seed: int = 0) -> Iterator[Any]:

@@ -109,6 +109,9 @@ def _version(distribution: str) -> str | None:
 def versions() -> dict[str, str | None]:
     """Python and the libraries the numbers depend on (torch is never imported)."""
     import numpy as np
+    import onnxruntime
+
+    import edgesam
 
     blas = "unknown"
     try:
@@ -123,9 +126,11 @@ def versions() -> dict[str, str | None]:
         "python_implementation": sys.implementation.name,
         "numpy": np.__version__,
         "numpy_blas": blas,
-        "onnxruntime": _version("onnxruntime") or _version("onnxruntime-gpu"),
+        # the imported module's own version: with several onnxruntime packages
+        # installed, package metadata may name one that is not the one imported
+        "onnxruntime": onnxruntime.__version__,
         "pillow": _version("pillow"),
-        "edgesam": _version("edgesam"),
+        "edgesam": edgesam.__version__,
         "onnx": _version("onnx"),
         "torch": _version("torch"),
     }

@@ -119,7 +119,10 @@ def format_table(rows: list[Row]) -> str:
 
 
 def write_json(path: Path, header: dict[str, object], rows: list[Row]) -> None:
-    """Write ``{..header, "rows": [...]}`` to ``path`` (parents created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``{..header, "rows": [...]}`` to ``path`` (parents created), atomically."""
+    from edgesam._atomic import atomic_writer
+
     payload = dict(header, rows=[row.as_dict() for row in rows])
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(path) as stream:
+        stream.write((json.dumps(payload, indent=2, default=str) + "\n").encode())

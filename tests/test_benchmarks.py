@@ -1,0 +1,96 @@
+"""The benchmark's bookkeeping: medians, paired ratios, targets and the table.
+
+The numbers themselves are read from ``python -m benchmarks`` (docs/performance.md),
+never asserted here; these tests check that a row says "ok" or "MISSED" for the
+right reason and that the JSON is written whole.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks._report import Row, Target, format_table, write_json  # noqa: E402
+from benchmarks._timing import interleaved, paired_ratio, stats_of  # noqa: E402
+
+
+def test_stats_and_paired_ratio() -> None:
+    stats = stats_of([3.0, 1.0, 2.0])
+    assert (stats.median, stats.minimum, stats.maximum, stats.n) == (2.0, 1.0, 3.0, 3)
+    with pytest.raises(ValueError, match="at least one"):
+        stats_of([])
+    # per-round ratios 1, 5, 1 -> 1, where the ratio of the medians would be 3 / 2
+    assert paired_ratio(stats_of([1.0, 10.0, 3.0]), stats_of([1.0, 2.0, 3.0])) == 1.0
+
+
+def test_interleaved_times_every_case_repeat_times() -> None:
+    calls: list[str] = []
+    timings = interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+        repeat=3,
+        warmup=1,
+        pause=0.0,
+    )
+    assert calls == ["a", "b"] * 4
+    assert timings["a"].n == timings["b"].n == 3
+
+
+@pytest.mark.parametrize(
+    ("target", "ratio", "met"),
+    [
+        (Target("<=", 1.08), 1.05, True),
+        (Target("<=", 1.08), 1.09, False),
+        (Target(">=", 1.5), 1.6, True),
+        (Target(">=", 1.5), 1.2, False),
+        (Target("<=", 1.5), float("nan"), None),
+    ],
+)
+def test_targets(target: Target, ratio: float, met: bool | None) -> None:
+    row = Row("predict", "x", value=2.0, baseline=1.0, ratio=ratio, target=target)
+    assert row.met is met
+
+
+def test_table_marks_missed_and_ok_rows(tmp_path: Path) -> None:
+    rows = [
+        Row(
+            "set_image",
+            "all in",
+            value=460.0,
+            baseline=450.0,
+            ratio=1.02,
+            target=Target("<=", 1.08),
+        ),
+        Row("predict", "one point", value=90.0, baseline=50.0, ratio=1.8, target=Target("<=", 1.5)),
+        Row("variants", "fp16 model", status="not run", note="no fast float16 here"),
+    ]
+    table = format_table(rows)
+    lines = table.splitlines()
+    assert "<= 1.08 ok" in next(line for line in lines if "all in" in line)
+    assert "<= 1.5 MISSED" in next(line for line in lines if "one point" in line)
+    assert "not run" in next(line for line in lines if "fp16 model" in line)
+    path = tmp_path / "out" / "bench.json"
+    write_json(path, {"machine": "test"}, rows)
+    data = json.loads(path.read_text())
+    assert data["machine"] == "test"
+    assert [row["met"] for row in data["rows"]] == [True, False, None]
+    assert [entry.name for entry in path.parent.iterdir()] == ["bench.json"]
+
+
+def test_help_runs_without_reference_files() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--quick" in result.stdout
