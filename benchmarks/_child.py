@@ -40,6 +40,7 @@ __all__ = ["ARENA_MODES", "main"]
 
 ARENA_MODES = (
     "edgesam",
+    "fixed-mmap",
     "bare",
     "ort-defaults",
     "arena-no-pattern",
@@ -185,6 +186,7 @@ def varied_images(sources: list[Path], count: int, seed: int = 0) -> Iterator[An
 def session_options_for(mode: str) -> Any:
     """onnxruntime ``SessionOptions`` for one of :data:`ARENA_MODES` (None: edgesam's own).
 
+    ``fixed-mmap`` runs as ``edgesam`` (the parent sets the malloc environment).
     ``ort-defaults``: CPU arena (extend strategy kNextPowerOfTwo) and memory
     pattern on, as a plain ``SessionOptions()``. ``arena-no-pattern``: arena on,
     memory pattern off. ``no-arena``: both off. ``same-as-requested``: memory
@@ -197,7 +199,7 @@ def session_options_for(mode: str) -> Any:
 
     from edgesam._session import default_session_options
 
-    if mode == "edgesam":
+    if mode in {"edgesam", "fixed-mmap"}:
         return None
     if mode in {"ort-defaults", "bare"}:
         return ort.SessionOptions()

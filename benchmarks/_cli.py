@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         "--arena-modes",
         default=None,
         help=f"RSS-growth memory configurations, subset of "
-        f"{','.join(ARENA_MODES)} (default: all; quick: edgesam,bare)",
+        f"{','.join(ARENA_MODES)} (default: all; quick: edgesam,fixed-mmap,bare)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return parser
@@ -167,7 +167,7 @@ def _plan(args: argparse.Namespace) -> Plan:
         quick=quick,
         growth_calls=args.growth_calls or (20 if quick else 200),
         arena_modes=_split(
-            args.arena_modes or ("edgesam,bare" if quick else ",".join(ARENA_MODES)),
+            args.arena_modes or ("edgesam,fixed-mmap,bare" if quick else ",".join(ARENA_MODES)),
             ARENA_MODES,
             "--arena-modes",
         ),

@@ -26,7 +26,9 @@ __all__ = ["cold_start_rows", "growth_rows"]
 _MIB = 2**20
 
 
-def _run_child(task: str, variant: ModelVariant, extra: list[str]) -> dict[str, Any]:
+def _run_child(
+    task: str, variant: ModelVariant, extra: list[str], env: dict[str, str] | None = None
+) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
@@ -38,7 +40,7 @@ def _run_child(task: str, variant: ModelVariant, extra: list[str]) -> dict[str, 
         str(variant.decoder),
         *extra,
     ]
-    environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **(env or {}))
     start = time.perf_counter()
     completed = subprocess.run(
         command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=False
@@ -128,17 +130,20 @@ def growth_rows(
     """RSS over ``calls`` set_image calls on different images, per memory-arena mode."""
     rows: list[Row] = []
     for mode in modes:
+        # "fixed-mmap": edgesam's defaults in a process whose glibc malloc keeps a fixed
+        # mmap threshold (docs/performance.md, "Memory over a long session").
+        env = {"MALLOC_MMAP_THRESHOLD_": "131072"} if mode == "fixed-mmap" else None
         extra = [
             "--provider",
             provider,
             "--calls",
             str(calls),
             "--arena",
-            mode,
+            "edgesam" if mode == "fixed-mmap" else mode,
             "--sources",
             *map(str, sources),
         ]
-        result = _run_child("growth", variant, extra)
+        result = _run_child("growth", variant, extra, env)
         rss = [value / _MIB for value in result["rss_bytes"]]
         # Calls 6-15 (the arena and the allocator have settled) against the last 10:
         # medians, so that the size of one image at either end does not decide it.

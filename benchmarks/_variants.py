@@ -127,9 +127,7 @@ def discover_variants(
     files = _cached(cache, exported, official.checkpoint)
     if files is None:
         if official.checkpoint is None:
-            return found, [
-                Unavailable(name, "edge_sam_random.pth not found") for name in exported
-            ]
+            return found, [Unavailable(name, "edge_sam_random.pth not found") for name in exported]
         sources = sorted(path for path in (reference / "images").iterdir() if path.is_file())
         try:
             files = _export(official.checkpoint, cache, exported, sources)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from edgesam._download import download
 from edgesam._embedding import ImageEmbedding
@@ -31,9 +32,21 @@ from edgesam._errors import (
 )
 from edgesam._model import EdgeSam
 from edgesam._predictor import SamPredictor
-from edgesam.amg import SamAutomaticMaskGenerator
+
+if TYPE_CHECKING:
+    from edgesam.amg import SamAutomaticMaskGenerator
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The automatic mask generator loads on first use: most programs never need it,
+    # and everything else is here at import time.
+    if name == "SamAutomaticMaskGenerator":
+        from edgesam.amg import SamAutomaticMaskGenerator
+
+        return SamAutomaticMaskGenerator
+    raise AttributeError(f"module 'edgesam' has no attribute {name!r}")
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

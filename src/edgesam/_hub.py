@@ -48,6 +48,7 @@ from edgesam._errors import (
     WeightsError,
     WeightsNotFoundError,
 )
+from edgesam._local import readable_file
 from edgesam._registry import FILE_ROLES, FileRole, FileSpec, ModelSpec
 
 __all__ = [
@@ -317,26 +318,7 @@ def local_file(
     InvalidInputError
         If ``sha256`` is not 64 hex digits.
     """
-    resolved = Path(path).expanduser().absolute()
-    if not resolved.exists():
-        raise WeightsNotFoundError(
-            f"{argument}={os.fspath(path)!r}: no such file ({resolved}). Check the path, "
-            "or use SamPredictor.from_pretrained() to download the official files"
-        )
-    if not resolved.is_file():
-        raise WeightsNotFoundError(
-            f"{argument}={os.fspath(path)!r} is not a file ({resolved} is a "
-            f"{'directory' if resolved.is_dir() else 'special file'}); pass the path of the file "
-            "itself"
-        )
-    try:
-        with resolved.open("rb"):
-            pass
-    except OSError as err:
-        raise WeightsError(
-            f"{argument}={os.fspath(path)!r} cannot be read ({err.strerror or err}); "
-            "check its permissions"
-        ) from err
+    resolved = readable_file(path, argument=argument)
     if sha256 is None:
         return resolved
     expected = sha256.lower()

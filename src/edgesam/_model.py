@@ -20,6 +20,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from edgesam._errors import MaskInputUnavailableError, WeightsError
+from edgesam._local import readable_file
 from edgesam._providers import ProviderSpec, resolve_providers
 from edgesam._session import DECODER_CONTRACT, ENCODER_CONTRACT, Feed, ModelSession
 
@@ -107,12 +108,10 @@ class EdgeSam:
         CorruptModelError, ModelContractError
             A file is not an ONNX model, or not an EdgeSAM encoder/decoder.
         """
-        from edgesam._hub import local_file
-
-        encoder_path = local_file(encoder, argument="encoder")
-        decoder_path = local_file(decoder, argument="decoder")
+        encoder_path = readable_file(encoder, argument="encoder")
+        decoder_path = readable_file(decoder, argument="decoder")
         checkpoint_path = (
-            local_file(checkpoint, argument="checkpoint") if checkpoint is not None else None
+            readable_file(checkpoint, argument="checkpoint") if checkpoint is not None else None
         )
         resolved = resolve_providers(providers)
         return cls(
