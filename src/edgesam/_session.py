@@ -80,15 +80,14 @@ def default_session_options() -> ort.SessionOptions:
     """Session options edgesam uses unless the caller passes their own.
 
     Full graph optimisation; thread counts left to onnxruntime (all physical
-    cores); memory pattern off. The memory pattern pre-plans one block for all
-    of a run's intermediate tensors; EdgeSAM's shapes never change, so it buys
-    nothing measurable here (encoder within 2 % either way on 2 cores) but holds
-    more memory: over 200 ``set_image`` calls the process sat at about 293 MiB
-    without it and 398 MiB with it (docs/performance.md).
+    cores); memory arena and memory pattern on, as onnxruntime has them.
+    Turning the memory pattern off holds about 80 MiB less over a long
+    session but made the encoder about 5 % slower on 2 cores, which would put
+    ``set_image`` over its budget; the choice is the caller's
+    (docs/performance.md, "Memory over a long session").
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_mem_pattern = False
     return options
 
 
