@@ -115,3 +115,23 @@ def test_device_values_reach_a_session_that_fell_back_to_cpu(
     # and run_resident without a device gives host arrays
     outputs = session.run_resident({"image_embeddings": embedding, **feeds})
     assert all(isinstance(output, np.ndarray) for output in outputs)
+
+
+@pytest.mark.parametrize("decoder", ["decoder", "full_decoder"])
+def test_decoder_reads_the_resident_embedding(
+    tiny_model_files: dict[str, Path], decoder: str
+) -> None:
+    """The device copy, not the host array, is what reaches the decoder.
+
+    The tiny decoder's fourth score is the mean of the embedding it received;
+    a resident value of all 2s must show up there, whatever the host copy holds.
+    """
+    predictor = SamPredictor(_model(tiny_model_files, decoder, "cpu"))
+    predictor.set_image(_image(4))
+    host_mean = float(np.asarray(predictor.get_image_embedding()).mean())
+    predictor._resident = ort.OrtValue.ortvalue_from_numpy(
+        np.full((1, 256, 64, 64), 2.0, dtype=np.float32), "cpu", 0
+    )
+    _, scores, _ = predictor.predict([[50, 60]], [1], num_multimask_outputs=4)
+    assert scores[3] == pytest.approx(2.0)
+    assert host_mean != pytest.approx(2.0)

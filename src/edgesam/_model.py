@@ -295,12 +295,14 @@ class EdgeSam:
         scores : ndarray of float32, shape (B, 4)
         low_res_logits : ndarray of float32, shape (B, 4, 256, 256)
         """
+        image: Feed = embedding if resident is None else resident
         if self.native_mask_input:
-            return self._decode_native(embedding, point_coords, point_labels, mask_input)
+            return self._decode_native(image, point_coords, point_labels, mask_input)
+        # Mask conditioning changes the embedding on the host; only then is it sent again.
         embeddings = self._condition(embedding, mask_input) if mask_input is not None else None
         scores, logits = [], []
         for index in range(point_coords.shape[0]):
-            image_embeddings = embedding if embeddings is None else embeddings[index : index + 1]
+            image_embeddings = image if embeddings is None else embeddings[index : index + 1]
             batch_scores, batch_logits = self._decoder.run(
                 {
                     "image_embeddings": image_embeddings,
