@@ -370,7 +370,11 @@ class SamPredictor:
         """
         prompts = validate_prompts(point_coords, point_labels, box, mask_input)
         scores, low_res = self._decode(
-            prompts, multimask_output, num_multimask_outputs, use_stability_score
+            self._require_embedding("predict_low_res"),
+            prompts,
+            multimask_output,
+            num_multimask_outputs,
+            use_stability_score,
         )
         if prompts.batched:
             return scores, low_res
@@ -404,12 +408,12 @@ class SamPredictor:
 
     def _decode(
         self,
+        embedding: ImageEmbedding,
         prompts: PromptBatch,
         multimask_output: bool,
         num_multimask_outputs: int | None,
         use_stability_score: bool,
     ) -> LowResPrediction:
-        embedding = self._require_embedding("predict")
         outputs = list(_output_indices(multimask_output, num_multimask_outputs))
         decoder_prompts = encode_prompts(prompts, embedding.original_size, embedding.input_size)
         scores, low_res = self.model.decode(
@@ -439,10 +443,11 @@ class SamPredictor:
         num_multimask_outputs: int | None,
         use_stability_score: bool,
     ) -> Prediction:
+        embedding = self._require_embedding("predict")
         scores, low_res = self._decode(
-            prompts, multimask_output, num_multimask_outputs, use_stability_score
+            embedding, prompts, multimask_output, num_multimask_outputs, use_stability_score
         )
-        masks = self._upsample(low_res, self._require_embedding("predict"), return_logits)
+        masks = self._upsample(low_res, embedding, return_logits)
         if prompts.batched:
             return masks, scores, low_res
         return masks[0], scores[0], low_res[0]

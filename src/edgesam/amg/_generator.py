@@ -59,9 +59,6 @@ __all__ = ["SamAutomaticMaskGenerator"]
 
 logger = logging.getLogger(__name__)
 
-# The decoder's multimask outputs (index 0 is the single-mask output), as a slice.
-_MULTIMASK_OUTPUTS = slice(1, 4)
-
 
 def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or np.isnan(float(value)):
