@@ -229,6 +229,54 @@ def test_preprocess_does_not_modify_the_image() -> None:
     np.testing.assert_array_equal(rgb, before)
 
 
+def _one_pillow_call(rgb: np.ndarray) -> np.ndarray:
+    """The reference definition: one Pillow bilinear resize, normalised in float32."""
+    new_h, new_w = input_size_for(rgb.shape[:2])
+    resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BILINEAR))
+    planes = np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    for channel in range(3):
+        plane = np.subtract(resized[:, :, channel], np.float32(MEAN[channel]), dtype=np.float32)
+        planes[0, channel, :new_h, :new_w] = plane / np.float32(STD[channel])
+    return planes
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1200, 1800),  # landscape photo: row and column bands, several threads
+        (1800, 1200),  # portrait photo, shrunk: still horizontal pass first
+        (1800, 2700),  # more bands than threads
+        (2400, 1080),  # over twice as tall as wide: Pillow 13 goes vertical first
+        (5000, 300),
+        (10000, 20),
+        (20, 10000),
+        (37, 53),  # enlarged
+        (600, 1024),  # width kept: vertical pass only
+        (1024, 600),  # height kept: horizontal pass only
+        (1023, 1025),
+        (2, 1),
+    ],
+)
+def test_banded_resize_is_bit_identical_to_one_pillow_call(shape: tuple[int, int]) -> None:
+    # preprocess_image cuts Pillow's two passes into bands (and threads); the 8-bit
+    # rounding between the passes makes any difference in their order or extent show.
+    rgb = np.random.default_rng(sum(shape)).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+    image_input, _ = preprocess_image(rgb)
+    np.testing.assert_array_equal(image_input, _one_pillow_call(rgb))
+
+
+def test_pass_order_matters_for_tall_images() -> None:
+    # Guards the test above: for this shape the two pass orders really give different
+    # images, so agreeing with one Pillow call is not automatic.
+    rgb = np.random.default_rng(3).integers(0, 256, size=(2400, 1080, 3), dtype=np.uint8)
+    new_h, new_w = input_size_for(rgb.shape[:2])
+    image = Image.fromarray(rgb)
+    bilinear = Image.Resampling.BILINEAR
+    horizontal_first = image.resize((new_w, 2400), bilinear).resize((new_w, new_h), bilinear)
+    vertical_first = image.resize((1080, new_h), bilinear).resize((new_w, new_h), bilinear)
+    assert not np.array_equal(np.asarray(horizontal_first), np.asarray(vertical_first))
+
+
 @pytest.mark.parametrize("shape", [(10000, 20, 3), (20, 10000, 3), (1, 2, 3), (2, 1, 3)])
 def test_extreme_but_valid_aspect_ratios(shape: tuple[int, int, int]) -> None:
     rgb = np.full(shape, 128, dtype=np.uint8)

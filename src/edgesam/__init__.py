@@ -48,6 +48,7 @@ def __getattr__(name: str) -> Any:
         return SamAutomaticMaskGenerator
     raise AttributeError(f"module 'edgesam' has no attribute {name!r}")
 
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [

@@ -20,7 +20,6 @@ Speed without changing a bit of the result:
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -58,6 +57,8 @@ def input_size_for(original_size: tuple[int, int], long_side: int = IMAGE_SIZE) 
 # Below this many output pixels a resize is not worth a thread (about 2 ms of work).
 _MIN_PIXELS_PER_WORKER = 1 << 18
 _MAX_WORKERS = 4
+# Bytes of 8-bit RGBX per band: small enough that no temporary grows with the image.
+_BAND_BYTES = 1 << 18
 
 
 def _usable_cpus() -> int:
@@ -71,40 +72,61 @@ def _workers(pixels: int) -> int:
     return max(1, min(_MAX_WORKERS, _usable_cpus(), pixels // _MIN_PIXELS_PER_WORKER))
 
 
-def _run_parallel(tasks: list[Callable[[], None]]) -> None:
-    """Run ``tasks`` on threads (the last on the calling thread); re-raise the first error."""
+def _run_parallel(tasks: list[Callable[[], None]], workers: int) -> None:
+    """Run ``tasks`` on up to ``workers`` threads, the caller's included; re-raise any error."""
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            task()
+        return
+    pending = iter(tasks)
+    lock = threading.Lock()
     errors: list[BaseException] = []
 
-    def guarded(task: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
+    def work() -> None:
+        while not errors:
+            with lock:
+                task = next(pending, None)
+            if task is None:
+                return
             try:
                 task()
             except BaseException as err:  # re-raised on the calling thread below
                 errors.append(err)
 
-        return run
-
-    threads = [threading.Thread(target=guarded(task), daemon=True) for task in tasks[:-1]]
+    threads = [
+        threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(tasks)) - 1)
+    ]
     for thread in threads:
         thread.start()
-    guarded(tasks[-1])()
+    work()
     for thread in threads:
         thread.join()
     if errors:
         raise errors[0]
 
 
-def _edges(size: int, parts: int) -> list[tuple[int, int]]:
-    bounds = [size * part // parts for part in range(parts + 1)]
-    return [(start, stop) for start, stop in itertools.pairwise(bounds) if stop > start]
+def _edges(size: int, step: int) -> list[tuple[int, int]]:
+    """``[0, size)`` cut into consecutive ranges of ``step`` (the last may be shorter)."""
+    return [(start, min(start + step, size)) for start in range(0, size, step)]
 
 
-def _normalise(rgb: NDArray[np.uint8], planes: NDArray[np.float32]) -> None:
-    """``planes[c] = (rgb[..., c] - mean[c]) / std[c]``, computed in float32."""
+def _normalise(pixels: NDArray[np.uint8], planes: NDArray[np.float32]) -> None:
+    """``planes[c] = (pixels[..., c] - mean[c]) / std[c]`` for c < 3, computed in float32."""
     for channel in range(3):
         plane = planes[channel]
-        np.subtract(rgb[:, :, channel], PIXEL_MEAN[channel], out=plane, dtype=np.float32)
+        np.subtract(pixels[:, :, channel], PIXEL_MEAN[channel], out=plane, dtype=np.float32)
         np.divide(plane, PIXEL_STD[channel], out=plane)
+
+
+def _may_go_vertical_first(height: int, width: int, new_h: int, new_w: int) -> bool:
+    """Whether Pillow may run its vertical pass before the horizontal one.
+
+    The rounding to 8 bits between the passes makes their order matter. Pillow 13
+    goes vertical first when the height shrinks by more than twice as many pixels as
+    the width (here: images over twice as tall as wide, shrunk); older releases
+    always go horizontal first. Either way a single Pillow call is exact.
+    """
+    return height - new_h > 0 and height - new_h > 2 * (width - new_w)
 
 
 def _resize_normalised(rgb: NDArray[np.uint8], planes: NDArray[np.float32]) -> None:
@@ -114,37 +136,57 @@ def _resize_normalised(rgb: NDArray[np.uint8], planes: NDArray[np.float32]) -> N
     if (new_h, new_w) == (height, width):
         _normalise(rgb, planes)
         return
-    image = Image.fromarray(rgb)
     bilinear = Image.Resampling.BILINEAR
-    workers = _workers(max(height * new_w, new_h * new_w))
-    if workers == 1:
-        _normalise(np.asarray(image.resize((new_w, new_h), bilinear)), planes)
+    if new_w != width and new_h != height and _may_go_vertical_first(height, width, new_h, new_w):
+        _normalise(np.asarray(Image.fromarray(rgb).resize((new_w, new_h), bilinear)), planes)
         return
-    # Horizontal pass (width only), in bands of rows; skipped when the width is kept.
-    middle = rgb if new_w == width else np.empty((height, new_w, 3), dtype=np.uint8)
+    workers = _workers(max(height * new_w, new_h * new_w))
+    # The vertical pass reads column bands of the horizontal pass's output. Each band
+    # is its own C-contiguous RGBX array, so Pillow wraps it without a copy; the X
+    # byte is never written (np.empty) and never read back.
+    columns = _edges(new_w, max(1, _BAND_BYTES // (4 * height)))
+    bands = (
+        []
+        if new_h == height
+        else [np.empty((height, stop - start, 4), np.uint8) for start, stop in columns]
+    )
 
-    def horizontal(start: int, stop: int) -> Callable[[], None]:
+    def horizontal(top: int, bottom: int) -> Callable[[], None]:
         def run() -> None:
-            band = image.crop((0, start, width, stop)).resize((new_w, stop - start), bilinear)
-            middle[start:stop] = np.asarray(band)
+            rows: NDArray[np.uint8] = rgb[top:bottom]
+            if new_w != width:
+                resized = Image.fromarray(rows).resize((new_w, bottom - top), bilinear)
+                rows = np.frombuffer(resized.tobytes("raw", "RGBX"), np.uint8).reshape(
+                    bottom - top, new_w, 4
+                )
+            if not bands:
+                _normalise(rows, planes[:, top:bottom])
+                return
+            channels = rows.shape[2]  # 4 after a resize (whole-row copies), else 3
+            for (start, stop), band in zip(columns, bands, strict=True):
+                band[top:bottom, :, :channels] = rows[:, start:stop]
 
         return run
 
-    if new_w != width:
-        _run_parallel([horizontal(start, stop) for start, stop in _edges(height, workers)])
-    # Vertical pass (height only), in bands of columns, normalised as each finishes.
-
-    def vertical(start: int, stop: int) -> Callable[[], None]:
+    def vertical(start: int, stop: int, band: NDArray[np.uint8]) -> Callable[[], None]:
         def run() -> None:
-            band = Image.fromarray(np.ascontiguousarray(middle[:, start:stop]))
+            image = Image.frombuffer("RGBX", (stop - start, height), band, "raw", "RGBX", 0, 1)
             _normalise(
-                np.asarray(band.resize((stop - start, new_h), bilinear)),
-                planes[:, :, start:stop],
+                np.asarray(image.resize((stop - start, new_h), bilinear)), planes[:, :, start:stop]
             )
 
         return run
 
-    _run_parallel([vertical(start, stop) for start, stop in _edges(new_w, workers)])
+    row_step = max(1, _BAND_BYTES // (4 * max(width, new_w)))
+    _run_parallel([horizontal(top, bottom) for top, bottom in _edges(height, row_step)], workers)
+    if bands:
+        _run_parallel(
+            [
+                vertical(start, stop, band)
+                for (start, stop), band in zip(columns, bands, strict=True)
+            ],
+            workers,
+        )
 
 
 def preprocess_image(
