@@ -18,7 +18,6 @@ Elsewhere than glibc (macOS, Windows, musl) this is a no-op.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 import platform
@@ -34,8 +33,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
+        # The process's own symbols include libc's; find_library would run ldconfig.
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         logger.debug("glibc's malloc_trim is not available; freed heap memory stays resident")
         return None
