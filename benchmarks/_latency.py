@@ -216,7 +216,7 @@ def set_image_rows(
             provider=provider,
             unit="ms",
             value=overhead.median * 1e3,
-            note="image checks, embedding bookkeeping (per call)",
+            note="image checks, embedding bookkeeping, heap trim (per call)",
             details={"sdk": overhead.as_dict()},
         ),
     ]
