@@ -17,6 +17,7 @@ from edgesam._providers import (
     provider_name,
     resolve_providers,
     warn_if_shadowed,
+    with_default_options,
 )
 
 CUDA = "CUDAExecutionProvider"
@@ -382,3 +383,27 @@ def test_one_distribution_is_not_shadowed(
     with caplog.at_level(logging.WARNING, logger="edgesam._providers"):
         warn_if_shadowed()
     assert _warnings(caplog) == []
+
+
+# -- default provider options -------------------------------------------------------------
+
+
+def test_cuda_gets_the_heuristic_cudnn_search_by_default() -> None:
+    assert with_default_options("cuda") == (CUDA, {"cudnn_conv_algo_search": "HEURISTIC"})
+    assert with_default_options(CUDA) == (CUDA, {"cudnn_conv_algo_search": "HEURISTIC"})
+
+
+def test_caller_options_win_over_the_defaults() -> None:
+    given = {"cudnn_conv_algo_search": "EXHAUSTIVE", "device_id": 1}
+    spec = with_default_options(("cuda", given))
+    assert spec == (CUDA, {"cudnn_conv_algo_search": "EXHAUSTIVE", "device_id": 1})
+    assert spec[1] is not given
+    assert with_default_options((CUDA, {"device_id": 1})) == (
+        CUDA,
+        {"cudnn_conv_algo_search": "HEURISTIC", "device_id": 1},
+    )
+
+
+@pytest.mark.parametrize("spec", [CPU, "cpu", COREML, DML, (TRT, {"device_id": 0})])
+def test_providers_without_defaults_are_unchanged(spec: object) -> None:
+    assert with_default_options(spec) is spec  # type: ignore[arg-type]

@@ -462,3 +462,30 @@ def test_failure_on_cpu_after_fallback_is_an_inference_error(
         session.run({"image": np.zeros((1, 3, 10, 10), dtype=np.float32)})
     assert flaky == [[CUDA, CPU], [CPU]]
     assert info.value.__cause__ is not None
+
+
+def test_cuda_sessions_get_the_default_provider_options(
+    tiny_model_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What onnxruntime is asked for; the CUDA request itself fails (no GPU here).
+    requested: list[Any] = []
+
+    def factory(path: str, sess_options: Any = None, providers: Any = None) -> Any:
+        requested.append(providers)
+        if CUDA in _names(providers):
+            raise RuntimeError("no CUDA in this test")
+        return REAL_SESSION(path, sess_options=sess_options, providers=providers)
+
+    monkeypatch.setattr(edgesam._session.ort, "InferenceSession", factory)
+    ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CUDA, CPU])
+    ModelSession(
+        tiny_model_files["encoder"],
+        ENCODER_CONTRACT,
+        [(CUDA, {"cudnn_conv_algo_search": "DEFAULT", "device_id": 0}), CPU],
+    )
+    assert requested == [
+        [(CUDA, {"cudnn_conv_algo_search": "HEURISTIC"}), CPU],
+        [CPU],
+        [(CUDA, {"cudnn_conv_algo_search": "DEFAULT", "device_id": 0}), CPU],
+        [CPU],
+    ]

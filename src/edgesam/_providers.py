@@ -24,11 +24,13 @@ from edgesam._errors import ProviderError
 __all__ = [
     "AUTO_ORDER",
     "CPU",
+    "DEFAULT_PROVIDER_OPTIONS",
     "ProviderSpec",
     "available_providers",
     "provider_name",
     "resolve_providers",
     "warn_if_shadowed",
+    "with_default_options",
 ]
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,14 @@ CUDA = "CUDAExecutionProvider"
 AUTO_ORDER = (CUDA, "CoreMLExecutionProvider", "DmlExecutionProvider", CPU)
 
 ProviderSpec = str | tuple[str, Mapping[str, Any]]
+
+# onnxruntime's CUDA default, EXHAUSTIVE, benchmarks cuDNN's algorithms again whenever
+# an input's shape changes: on an H100 the decoder's first run after going from one
+# prompt to a batch of 8, or back, took about 50 ms instead of 3-5 ms. HEURISTIC picks
+# at once, and ran the encoder and decoder as fast (docs/performance.md, CUDA).
+DEFAULT_PROVIDER_OPTIONS: Mapping[str, Mapping[str, str]] = {
+    CUDA: {"cudnn_conv_algo_search": "HEURISTIC"},
+}
 
 _ALIASES = {
     "cpu": CPU,
@@ -89,6 +99,20 @@ def provider_name(spec: ProviderSpec) -> str:
 
 def _with_name(spec: ProviderSpec, name: str) -> ProviderSpec:
     return (name, dict(spec[1])) if isinstance(spec, tuple) else name
+
+
+def with_default_options(spec: ProviderSpec) -> ProviderSpec:
+    """``spec`` with edgesam's :data:`DEFAULT_PROVIDER_OPTIONS` beneath the caller's own.
+
+    An option the caller gives always wins; providers without defaults are
+    returned unchanged.
+    """
+    name = provider_name(spec)
+    defaults = DEFAULT_PROVIDER_OPTIONS.get(name)
+    if not defaults:
+        return spec
+    given = dict(spec[1]) if isinstance(spec, tuple) else {}
+    return (name, {**defaults, **given})
 
 
 def resolve_providers(requested: Sequence[ProviderSpec] | None = None) -> list[ProviderSpec]:

@@ -25,7 +25,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from edgesam._errors import CorruptModelError, InferenceError, ModelContractError
-from edgesam._providers import CPU, CUDA, ProviderSpec, provider_name
+from edgesam._providers import CPU, CUDA, ProviderSpec, provider_name, with_default_options
 
 __all__ = [
     "DECODER_CONTRACT",
@@ -170,7 +170,9 @@ class ModelSession:
         role = self.contract.role
         try:
             session = ort.InferenceSession(
-                str(self.path), sess_options=self._options, providers=providers
+                str(self.path),
+                sess_options=self._options,
+                providers=[with_default_options(spec) for spec in providers],
             )
         except Exception as err:
             if [provider_name(spec) for spec in providers] == [CPU]:
