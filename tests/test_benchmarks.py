@@ -94,3 +94,46 @@ def test_help_runs_without_reference_files() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--quick" in result.stdout
+
+
+@pytest.mark.parametrize("script", ["benchmarks.cuda_check", "benchmarks.cuda_shape_switch"])
+def test_cuda_scripts_say_when_cuda_is_missing(script: str) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA: the scripts would run for real")
+    result = subprocess.run(
+        [sys.executable, "-m", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "CUDAExecutionProvider is not available" in result.stdout
+
+
+def test_cuda_check_box_loop_on_cpu(tiny_model_files: dict[str, Path]) -> None:
+    # The 8-box loop diagnostic, on the tiny full decoder and CPU: every timing is there.
+    import numpy as np
+
+    from benchmarks.cuda_check import _box_loop
+    from edgesam import SamPredictor
+
+    predictor = SamPredictor.from_files(
+        tiny_model_files["encoder"], tiny_model_files["full_decoder"], providers=["cpu"]
+    )
+    rgb = np.zeros((1200, 1800, 3), dtype=np.uint8)
+    report = _box_loop(predictor, rgb, repeat=1)
+    timings = {key: value for key, value in report.items() if key.endswith("_ms")}
+    assert set(timings) == {
+        "predict_loop_ms",
+        "low_res_loop_ms",
+        "upsample_loop_ms",
+        "predict_one_box_ms",
+        "with_batch_predict_loop_ms",
+        "with_batch_predict_batch_ms",
+    }
+    assert all(isinstance(value, float) and value > 0 for value in timings.values())
+    assert report["subnormal_logits"] == 0
