@@ -9,16 +9,19 @@ Speed and memory without changing a bit of the result:
 
 * Pillow resizes in two passes with an 8-bit image in between. Calling it once
   per pass gives the identical image, and each pass splits exactly: the
-  horizontal pass into bands of rows, the vertical pass into bands of columns.
+  horizontal pass into bands of rows, written into one RGBX image (Pillow's
+  own layout between its passes); the vertical pass into bands of columns,
+  each wrapping that image without a copy (``frombuffer`` with its row stride).
   Pillow releases the GIL while it resamples, so on large images the bands run
-  on threads (one per core, at most four). Bands hold about 256 KiB each, so
-  no temporary is larger than a band, and the worker threads' malloc arenas stay
-  small (glibc cannot trim their tops; see ``_heap``).
+  on threads (one per core, at most four). Bands hold about 256 KiB each, and
+  every image-sized buffer is allocated on the calling thread, so the worker
+  threads' malloc arenas stay small (glibc cannot trim their tops; see
+  ``_heap``).
 * Pillow 13 runs the vertical pass first when the height shrinks by more than
   twice as many pixels as the width; those shapes take one Pillow call.
-* Each band is normalised into the float32 planes of the encoder input as soon
-  as it is ready, straight from uint8 (``(x - mean) / std`` in float32): no
-  float64, no full-size temporary.
+* The 8-bit result is normalised into the float32 planes of the encoder input
+  in bands of rows (``(x - mean) / std`` in float32, straight from uint8): no
+  float64, no full-size float temporary.
 * A reused buffer gets only its padding re-zeroed, not all 12 MB.
 """
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -133,64 +137,69 @@ def _may_go_vertical_first(height: int, width: int, new_h: int, new_w: int) -> b
     return height - new_h > 0 and height - new_h > 2 * (width - new_w)
 
 
+def _normalise_rows(pixels: NDArray[np.uint8], planes: NDArray[np.float32], workers: int) -> None:
+    """:func:`_normalise` in bands of rows, on up to ``workers`` threads."""
+    step = max(1, _BAND_BYTES // (4 * pixels.shape[1]))
+    _run_parallel(
+        [
+            partial(_normalise, pixels[top:bottom], planes[:, top:bottom])
+            for top, bottom in _edges(pixels.shape[0], step)
+        ],
+        workers,
+    )
+
+
 def _resize_normalised(rgb: NDArray[np.uint8], planes: NDArray[np.float32]) -> None:
     """Pillow-bilinear resize of ``rgb`` to ``planes``' size, normalised into ``planes``."""
     height, width = rgb.shape[:2]
     new_h, new_w = planes.shape[1:]
+    workers = _workers(max(height * new_w, new_h * new_w))
     if (new_h, new_w) == (height, width):
-        _normalise(rgb, planes)
+        _normalise_rows(rgb, planes, workers)
         return
     bilinear = Image.Resampling.BILINEAR
-    if new_w != width and new_h != height and _may_go_vertical_first(height, width, new_h, new_w):
-        _normalise(np.asarray(Image.fromarray(rgb).resize((new_w, new_h), bilinear)), planes)
+    if new_w == width or (new_h != height and _may_go_vertical_first(height, width, new_h, new_w)):
+        resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), bilinear))
+        _normalise_rows(resized, planes, workers)
         return
-    workers = _workers(max(height * new_w, new_h * new_w))
-    # The vertical pass reads column bands of the horizontal pass's output. Each band
-    # is its own C-contiguous RGBX array, so Pillow wraps it without a copy; the X
-    # byte is never written (np.empty) and never read back.
-    columns = _edges(new_w, max(1, _BAND_BYTES // (4 * height)))
-    bands = (
-        []
-        if new_h == height
-        else [np.empty((height, stop - start, 4), np.uint8) for start, stop in columns]
-    )
+    # Horizontal pass by bands of rows into one RGBX image, then the vertical pass by
+    # bands of columns of it. The spare row lets a column band that starts at x wrap
+    # the buffer from byte 4x on (Pillow checks that all its rows fit in what follows).
+    middle = np.empty((height + 1, new_w, 4), np.uint8) if new_h != height else None
 
     def horizontal(top: int, bottom: int) -> Callable[[], None]:
         def run() -> None:
-            rows: NDArray[np.uint8] = rgb[top:bottom]
-            if new_w != width:
-                resized = Image.fromarray(rows).resize((new_w, bottom - top), bilinear)
-                rows = np.frombuffer(resized.tobytes("raw", "RGBX"), np.uint8).reshape(
-                    bottom - top, new_w, 4
-                )
-            if not bands:
-                _normalise(rows, planes[:, top:bottom])
-                return
-            channels = rows.shape[2]  # 4 after a resize (whole-row copies), else 3
-            for (start, stop), band in zip(columns, bands, strict=True):
-                band[top:bottom, :, :channels] = rows[:, start:stop]
-
-        return run
-
-    def vertical(start: int, stop: int, band: NDArray[np.uint8]) -> Callable[[], None]:
-        def run() -> None:
-            image = Image.frombuffer("RGBX", (stop - start, height), band, "raw", "RGBX", 0, 1)
-            _normalise(
-                np.asarray(image.resize((stop - start, new_h), bilinear)), planes[:, :, start:stop]
+            band = Image.fromarray(rgb[top:bottom]).resize((new_w, bottom - top), bilinear)
+            rows = np.frombuffer(band.tobytes("raw", "RGBX"), np.uint8).reshape(
+                bottom - top, new_w, 4
             )
+            if middle is None:
+                _normalise(rows, planes[:, top:bottom])
+            else:
+                middle[top:bottom] = rows
 
         return run
 
-    row_step = max(1, _BAND_BYTES // (4 * max(width, new_w)))
-    _run_parallel([horizontal(top, bottom) for top, bottom in _edges(height, row_step)], workers)
-    if bands:
-        _run_parallel(
-            [
-                vertical(start, stop, band)
-                for (start, stop), band in zip(columns, bands, strict=True)
-            ],
-            workers,
-        )
+    step = max(1, _BAND_BYTES // (4 * width))
+    _run_parallel([horizontal(top, bottom) for top, bottom in _edges(height, step)], workers)
+    if middle is None:
+        return
+    flat = middle.reshape(-1)
+    stride = 4 * new_w
+    resized = np.empty((new_h, new_w, 4), np.uint8)
+
+    def vertical(start: int, stop: int) -> Callable[[], None]:
+        def run() -> None:
+            band = Image.frombuffer(
+                "RGBX", (stop - start, height), flat[4 * start :], "raw", "RGBX", stride, 1
+            )
+            resized[:, start:stop] = np.asarray(band.resize((stop - start, new_h), bilinear))
+
+        return run
+
+    columns = _edges(new_w, max(1, _BAND_BYTES // (4 * new_h)))
+    _run_parallel([vertical(start, stop) for start, stop in columns], workers)
+    _normalise_rows(resized, planes, workers)
 
 
 def preprocess_image(
