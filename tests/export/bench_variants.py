@@ -6,8 +6,9 @@ in docs/export.md::
     python tests/export/bench_variants.py [--runs 15] [--checkpoint PATH] [--keep DIR]
 
 It exports every variant of ``edge_sam_random.pth`` (calibrating int8 on
-two reference images), adds a dynamically quantised encoder for
-comparison, and prints a Markdown table. Accuracy is the IoU of each mask
+two reference images), adds a dynamically quantised encoder and the
+authors' own export of the same checkpoint (the graph the published files
+have) for comparison, and prints a Markdown table. Accuracy is the IoU of each mask
 (4 reference images x prompts a-d x 4 outputs, original resolution) with
 the mask that the float32 encoder gives, the decoder being the float32
 official one in all cases.
@@ -33,6 +34,7 @@ from edgesam import SamPredictor
 from edgesam.export import export_onnx
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+AUTHORS_ENCODER = REFERENCE / "onnx" / "edge_sam_random_encoder.onnx"
 
 
 def _session(path: Path, threads: int | None) -> ort.InferenceSession:
@@ -112,6 +114,7 @@ def main() -> None:
 
         image = {"image": encoder_input(reference.image("truck"))}
         encoders = {
+            "encoder (fp32, the authors' file)": AUTHORS_ENCODER,
             "encoder (fp32, official)": result.files["encoder"],
             "fp16_encoder": result.files["fp16_encoder"],
             "int8_encoder (static QDQ)": result.files["int8_encoder"],

@@ -83,8 +83,10 @@ def test_int8_is_static_qdq_with_int8_weights(exported: Any) -> None:
         for init in model.graph.initializer
         if len(init.dims) == 4 and init.data_type == onnx.TensorProto.INT8
     ]
-    # every convolution kernel is stored as int8 (130 convs after BN folding)
+    # every convolution kernel is stored as int8: 130 convs after BN folding, less the
+    # 23 depthwise 1x1 branches folded into their 3x3 (the encoder's inference form)
     conv_count = sum(node.op_type == "Conv" for node in model.graph.node)
+    assert conv_count == 107
     assert len(conv_weights) == conv_count
     assert not [
         i
@@ -92,7 +94,11 @@ def test_int8_is_static_qdq_with_int8_weights(exported: Any) -> None:
         if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 4
     ]
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    assert opset >= 13  # per-channel DequantizeLinear needs it
+    assert opset == 20  # the standard Gelu operator
+    # Each GELU one node (stem + 26 channel mixers), squeeze-excite through global pooling.
+    assert sum(node.op_type == "Gelu" for node in model.graph.node) == 27
+    assert "Erf" not in ops
+    assert sum(node.op_type == "GlobalAveragePool" for node in model.graph.node) == 10
     assert exported.files["int8_encoder"].stat().st_size < 0.35 * (
         exported.files["encoder"].stat().st_size
     )

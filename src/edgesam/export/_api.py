@@ -148,7 +148,7 @@ def _build(
 ) -> dict[str, Path]:
     """Write the requested files into ``staging``; return key -> staged path."""
     staged: dict[str, Path] = {}
-    if {"official", "fp16", "int8"} & set(variants):
+    if {"official", "fp16"} & set(variants):
         float_encoder = staging / (
             file_name(model_name, "encoder") if "official" in variants else "float_encoder.onnx"
         )
@@ -176,8 +176,11 @@ def _build(
         write_float16_encoder(float_encoder, staged["fp16_encoder"])
     if "int8" in variants:
         staged["int8_encoder"] = staging / file_name(model_name, "int8_encoder")
+        source = staging / "int8_source_encoder.onnx"
+        logger.info("exporting the encoder's inference form for int8 (opset %d)", opset)
+        export_graph(encoder_spec(network, for_quantisation=True), source, opset=opset)
         logger.info("quantising the encoder to int8")
-        quantize_encoder(float_encoder, staged["int8_encoder"], calibration_images)
+        quantize_encoder(source, staged["int8_encoder"], calibration_images)
     return staged
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from edgesam.export._network import EdgeSamNetwork
+from edgesam.export._repvit import inference_form
 
 __all__ = ["DecoderGraph", "EncoderGraph", "FullDecoderGraph", "stability_score"]
 
@@ -36,9 +37,11 @@ def stability_score(masks: Tensor) -> Tensor:
 class EncoderGraph(nn.Module):
     """``image`` (1, 3, 1024, 1024) -> ``image_embeddings`` (1, 256, 64, 64)."""
 
-    def __init__(self, network: EdgeSamNetwork) -> None:
+    def __init__(self, network: EdgeSamNetwork, *, for_quantisation: bool = False) -> None:
         super().__init__()
-        self.image_encoder = network.image_encoder
+        self.image_encoder = (
+            inference_form(network.image_encoder) if for_quantisation else network.image_encoder
+        )
 
     def forward(self, image: Tensor) -> Tensor:
         out: Tensor = self.image_encoder(image)

@@ -53,10 +53,14 @@ class GraphSpec(NamedTuple):
     dynamic_axes: dict[str, dict[int, str]]
 
 
-def encoder_spec(network: EdgeSamNetwork) -> GraphSpec:
-    """``image`` (1, 3, 1024, 1024) -> ``image_embeddings`` (1, 256, 64, 64)."""
+def encoder_spec(network: EdgeSamNetwork, *, for_quantisation: bool = False) -> GraphSpec:
+    """``image`` (1, 3, 1024, 1024) -> ``image_embeddings`` (1, 256, 64, 64).
+
+    ``for_quantisation`` traces the encoder's inference form (fused depthwise
+    blocks, global pooling; :func:`edgesam.export._repvit.inference_form`).
+    """
     return GraphSpec(
-        EncoderGraph(network),
+        EncoderGraph(network, for_quantisation=for_quantisation),
         (torch.zeros(1, 3, 1024, 1024),),
         ["image"],
         ["image_embeddings"],

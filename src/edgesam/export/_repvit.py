@@ -11,6 +11,7 @@ so a state dict loads with ``strict=True``.
 
 from __future__ import annotations
 
+import copy
 from typing import Literal, NamedTuple
 
 import torch
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 
 from edgesam.export._layers import LayerNorm2d
 
-__all__ = ["BLOCKS", "RepViTEncoder", "UpsampleMode"]
+__all__ = ["BLOCKS", "RepViTEncoder", "UpsampleMode", "inference_form"]
 
 UpsampleMode = Literal["bilinear", "bicubic"]
 
@@ -79,6 +80,16 @@ class ConvBN(nn.Module):
         out: Tensor = self.bn(self.c(x))
         return out
 
+    def folded(self) -> tuple[Tensor, Tensor]:
+        """Weight and bias of the one convolution equal to this one in eval mode."""
+        mean, var = self.bn.running_mean, self.bn.running_var
+        if mean is None or var is None:
+            raise ValueError("ConvBN.folded needs BatchNorm running statistics")
+        scale = self.bn.weight / torch.sqrt(var + self.bn.eps)
+        weight = self.c.weight * scale.reshape(-1, 1, 1, 1)
+        bias = self.bn.bias - mean * scale
+        return weight, bias
+
 
 class SqueezeExcite(nn.Module):
     """Global mean -> 1x1 conv -> ReLU -> 1x1 conv -> sigmoid gate on the input."""
@@ -88,9 +99,12 @@ class SqueezeExcite(nn.Module):
         reduced = _SE_WIDTH[channels]
         self.fc1 = nn.Conv2d(channels, reduced, 1)
         self.fc2 = nn.Conv2d(reduced, channels, 1)
+        # The same mean, traced as GlobalAveragePool instead of ReduceMean: int8 kernels
+        # exist for the former only (see inference_form).
+        self.global_pool = False
 
     def forward(self, x: Tensor) -> Tensor:
-        gate = x.mean(dim=(2, 3), keepdim=True)
+        gate = F.adaptive_avg_pool2d(x, 1) if self.global_pool else x.mean((2, 3), keepdim=True)
         gate = self.fc2(torch.relu(self.fc1(gate)))
         return x * torch.sigmoid(gate)
 
@@ -106,6 +120,23 @@ class RepVGGDepthwise(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out: Tensor = self.conv(x) + self.conv1(x) + x
         return out
+
+    @torch.no_grad()
+    def reparameterised(self) -> nn.Conv2d:
+        """One 3x3 depthwise convolution computing what this block computes in eval mode.
+
+        The 1x1 branch and the identity are linear too: they add to the 3x3
+        kernel's centre tap (RepVGG's structural re-parameterisation).
+        """
+        weight, bias = self.conv.folded()
+        weight_1x1, bias_1x1 = self.conv1.folded()
+        weight = weight.clone()
+        weight[:, :, 1, 1] += weight_1x1[:, :, 0, 0] + 1.0
+        channels = weight.shape[0]
+        fused = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=True)
+        fused.weight.copy_(weight)
+        fused.bias = nn.Parameter(bias + bias_1x1)
+        return fused
 
 
 class ChannelMixer(nn.Module):
@@ -209,3 +240,23 @@ class RepViTEncoder(nn.Module):
         fused = self.fuse_stage2(fine) + self.fuse_stage3(x)
         out: Tensor = self.neck(fused)
         return out
+
+
+def inference_form(encoder: RepViTEncoder) -> RepViTEncoder:
+    """A copy of ``encoder`` (eval mode) rewritten for quantisation; same function.
+
+    Every three-branch depthwise block becomes one convolution (one instead of
+    two convolutions and two additions per stride-1 block, so the branches'
+    sum needs no quantisation of its own), and squeeze-excite pools with
+    ``GlobalAveragePool``. Equal up to float32 rounding, which this random-
+    weights network amplifies to about 1e-4 in the embedding: the official
+    export keeps the authors' form and their exact numbers.
+    """
+    fused = copy.deepcopy(encoder).eval()
+    for module in list(fused.modules()):
+        if isinstance(module, SqueezeExcite):
+            module.global_pool = True
+        for name, child in list(module.named_children()):
+            if isinstance(child, RepVGGDepthwise):
+                setattr(module, name, child.reparameterised())
+    return fused
