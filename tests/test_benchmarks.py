@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,6 +20,9 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks._report import Row, Target, format_table, write_json  # noqa: E402
 from benchmarks._timing import interleaved, paired_ratio, stats_of  # noqa: E402
+from benchmarks.cuda_check import _box_loop  # noqa: E402
+
+from edgesam import SamPredictor  # noqa: E402
 
 
 def test_stats_and_paired_ratio() -> None:
@@ -116,11 +120,6 @@ def test_cuda_scripts_say_when_cuda_is_missing(script: str) -> None:
 
 def test_cuda_check_box_loop_on_cpu(tiny_model_files: dict[str, Path]) -> None:
     # The 8-box loop diagnostic, on the tiny full decoder and CPU: every timing is there.
-    import numpy as np
-
-    from benchmarks.cuda_check import _box_loop
-    from edgesam import SamPredictor
-
     predictor = SamPredictor.from_files(
         tiny_model_files["encoder"], tiny_model_files["full_decoder"], providers=["cpu"]
     )
