@@ -191,6 +191,22 @@ def _profile_full_decoder(
     }
 
 
+def cuda_missing() -> bool:
+    """Say so and return True when this onnxruntime has no CUDA provider."""
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        return False
+    print("CUDAExecutionProvider is not available: install onnxruntime-gpu on a CUDA machine")
+    return True
+
+
+def emit(report: dict[str, object], output: Path | None) -> None:
+    """Print the report as JSON, and write it to ``output`` too when given."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if output is not None:
+        output.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     from edgesam import SamPredictor
 
@@ -205,8 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     print("onnxruntime", ort.__version__, ort.get_available_providers())
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        print("CUDAExecutionProvider is not available: install onnxruntime-gpu on a CUDA machine")
+    if cuda_missing():
         return 1
     reference = find_reference_dir(None)
     if reference is None:
@@ -236,9 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         report["box_loop_full"] = f"skipped: no full decoder at {args.full_decoder}"
-    print(json.dumps(report, indent=2))
-    if args.output is not None:
-        args.output.write_text(json.dumps(report, indent=2))
+    emit(report, args.output)
     return 0
 
 

@@ -17,7 +17,6 @@ reference folder (``EDGESAM_REFERENCE_DIR``) and a full decoder
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +28,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from benchmarks._env import find_reference_dir
-from benchmarks.cuda_check import _CACHED_FULL_DECODER, _box_loop
+from benchmarks.cuda_check import _CACHED_FULL_DECODER, _box_loop, cuda_missing, emit
 
 ROUNDS = 15
 VARIANTS: dict[str, tuple[dict[str, str], dict[str, bool]]] = {
@@ -114,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-decoder", type=Path, default=_CACHED_FULL_DECODER)
     parser.add_argument("--output", type=Path, help="write the report as JSON here too")
     args = parser.parse_args(argv)
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        print("CUDAExecutionProvider is not available: install onnxruntime-gpu on a CUDA machine")
+    if cuda_missing():
         return 1
     reference = find_reference_dir(os.environ.get("EDGESAM_REFERENCE_DIR"))
     if reference is None or not args.full_decoder.is_file():
@@ -150,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         report[f"sdk_full_{name}"] = _box_loop(predictor, rgb)
         print(f"sdk_full_{name}", report[f"sdk_full_{name}"], flush=True)
-    print(json.dumps(report, indent=2))
-    if args.output is not None:
-        args.output.write_text(json.dumps(report, indent=2))
+    emit(report, args.output)
     return 0
 
 

@@ -87,15 +87,19 @@ def test_table_marks_missed_and_ok_rows(tmp_path: Path) -> None:
     assert [entry.name for entry in path.parent.iterdir()] == ["bench.json"]
 
 
-def test_help_runs_without_reference_files() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--help"],
+def _run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def test_help_runs_without_reference_files() -> None:
+    result = _run_module("benchmarks", "--help")
     assert result.returncode == 0, result.stderr
     assert "--quick" in result.stdout
 
@@ -106,14 +110,7 @@ def test_cuda_scripts_say_when_cuda_is_missing(script: str) -> None:
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this machine has CUDA: the scripts would run for real")
-    result = subprocess.run(
-        [sys.executable, "-m", script],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = _run_module(script)
     assert result.returncode == 1, result.stderr
     assert "CUDAExecutionProvider is not available" in result.stdout
 

@@ -116,6 +116,12 @@ def test_torch_gelu_chains_become_gelu_nodes(tmp_path: Path) -> None:
     kinds = [n.op_type for n in model.graph.node]
     assert kinds.count("Gelu") == 2
     assert not {"Erf", "Div"} & set(kinds)
+    # The chains' constants are gone too; the 2.0 of `first * 2.0` stays.
+    used = {name for node in model.graph.node for name in node.input}
+    assert all(tensor.name in used for tensor in model.graph.initializer)
+    constants = [n for n in model.graph.node if n.op_type == "Constant"]
+    assert all(n.output[0] in used for n in constants)
+    assert len(constants) + len(model.graph.initializer) == 3  # conv weight, bias, 2.0
     for have, expected in zip(_run(model, x), want, strict=True):
         np.testing.assert_allclose(have, expected, rtol=1e-6, atol=1e-6)
 

@@ -97,9 +97,12 @@ def fuse_erf_gelu(model: onnx.ModelProto) -> int:
     if not replaced:
         return 0
     nodes = [replaced.get(id(node), node) for node in graph.node if id(node) not in removed]
+    used = {name for node in nodes for name in node.input} | graph_outputs
+    used |= {graph_input.name for graph_input in graph.input}
+    # The chains' constants (sqrt 2, 1, 0.5), as Constant nodes or initializers, go too.
+    nodes = [n for n in nodes if n.op_type != "Constant" or any(o in used for o in n.output)]
     del graph.node[:]
     graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
     kept = [tensor for tensor in graph.initializer if tensor.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)
