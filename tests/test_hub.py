@@ -29,7 +29,7 @@ from edgesam._errors import (
     WeightsError,
     WeightsNotFoundError,
 )
-from edgesam._hub import _Request, _translate_hub_error, cached_path, fetch_file, local_file
+from edgesam._hub import _Request, _translate_hub_error, cached_path, fetch_file
 from edgesam._registry import FileSpec, ModelSpec
 from fakehub import FakeHub, isolate_huggingface_hub, sha256
 
@@ -569,90 +569,3 @@ def test_environment_variables_in_a_fresh_process(hub: FakeHub, tmp_path: Path) 
     assert offline["decoder"]["error"] == "WeightsNotFoundError"
     assert "HF_HUB_OFFLINE=1" in offline["decoder"]["message"]
     assert str(home / "hub") in offline["decoder"]["message"]
-
-
-# -- local files -----------------------------------------------------------------------------
-
-
-def test_local_file_accepts_a_readable_file(tmp_path: Path) -> None:
-    model = tmp_path / "encoder.onnx"
-    model.write_bytes(ENCODER)
-    assert local_file(model) == model
-    assert local_file(str(model), sha256=SPEC.encoder.sha256, size=len(ENCODER)) == model
-    assert local_file(model, sha256=SPEC.encoder.sha256.upper()) == model
-
-
-def test_local_file_expands_the_home_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / "decoder.onnx").write_bytes(DECODER)
-    assert local_file("~/decoder.onnx") == tmp_path / "decoder.onnx"
-
-
-def test_local_file_missing(tmp_path: Path) -> None:
-    with pytest.raises(WeightsNotFoundError) as info:
-        local_file(tmp_path / "nope.onnx", argument="encoder")
-    message = str(info.value)
-    assert f"encoder='{tmp_path / 'nope.onnx'}': no such file" in message
-    assert "from_pretrained()" in message
-    assert isinstance(info.value, FileNotFoundError)
-
-
-def test_local_file_directory(tmp_path: Path) -> None:
-    with pytest.raises(WeightsNotFoundError, match=r"is not a file \(.* is a directory\)"):
-        local_file(tmp_path, argument="decoder")
-
-
-def test_local_file_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = tmp_path / "secret.onnx"
-    model.write_bytes(ENCODER)
-    real_open = Path.open
-
-    def deny(self: Path, *args: object, **kwargs: object) -> object:
-        # chmod 000 does not stop root, so refuse this one file the way the OS would.
-        if self == model:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(Path, "open", deny)
-    with pytest.raises(WeightsError, match="cannot be read \\(Permission denied\\)") as info:
-        local_file(model, argument="encoder")
-    assert not isinstance(info.value, WeightsNotFoundError)
-    assert isinstance(info.value.__cause__, PermissionError)
-
-
-def test_local_file_checksum_mismatch_leaves_the_file_alone(tmp_path: Path) -> None:
-    model = tmp_path / "encoder.onnx"
-    model.write_bytes(DECODER)
-    with pytest.raises(ChecksumMismatchError) as info:
-        local_file(model, sha256=SPEC.encoder.sha256, argument="encoder")
-    message = str(info.value)
-    assert f"expected sha256 {SPEC.encoder.sha256}" in message
-    assert f"got sha256 {sha256(DECODER)} ({len(DECODER)} bytes)" in message
-    assert model.read_bytes() == DECODER
-
-
-def test_local_file_size_mismatch(tmp_path: Path) -> None:
-    model = tmp_path / "encoder.onnx"
-    model.write_bytes(ENCODER)
-    with pytest.raises(ChecksumMismatchError, match=r"\(1 bytes\)"):
-        local_file(model, sha256=SPEC.encoder.sha256, size=1)
-
-
-def test_local_file_rejects_a_malformed_hash(tmp_path: Path) -> None:
-    model = tmp_path / "encoder.onnx"
-    model.write_bytes(ENCODER)
-    with pytest.raises(InvalidInputError, match="64 hex digits"):
-        local_file(model, sha256="abc")
-
-
-def test_local_file_hashes_an_unchanged_file_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    hashed = _count_hashing(monkeypatch)
-    model = tmp_path / "encoder.onnx"
-    model.write_bytes(ENCODER)
-    for _ in range(3):
-        local_file(model, sha256=SPEC.encoder.sha256)
-    assert len(hashed) == 1

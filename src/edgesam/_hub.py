@@ -1,4 +1,4 @@
-"""Getting model files onto disk: the Hugging Face cache, verification, local files.
+"""Getting model files onto disk: the Hugging Face cache and verification.
 
 ``huggingface_hub.hf_hub_download`` owns downloading, the cache layout, offline
 mode, endpoints (mirrors), tokens and progress bars. This module passes its
@@ -48,7 +48,6 @@ from edgesam._errors import (
     WeightsError,
     WeightsNotFoundError,
 )
-from edgesam._local import readable_file
 from edgesam._registry import FILE_ROLES, FileRole, FileSpec, ModelSpec
 
 __all__ = [
@@ -56,7 +55,6 @@ __all__ = [
     "cached_path",
     "fetch_file",
     "fetch_model_files",
-    "local_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,7 +62,6 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 _HASH_CHUNK = 1 << 20
-_SHA256_HEX = frozenset("0123456789abcdef")
 # Exceptions from these packages are transport failures (refused connection, timeout,
 # proxy, broken stream): huggingface_hub lets some escape unwrapped.
 _HTTP_CLIENT_PACKAGES = frozenset({"httpx", "httpx2", "requests", "urllib3", "httpcore"})
@@ -279,61 +276,6 @@ def cached_path(
         repo_type=model.repo_type,
     )
     return Path(found) if isinstance(found, str) else None
-
-
-def local_file(
-    path: PathLike,
-    *,
-    sha256: str | None = None,
-    size: int | None = None,
-    argument: str = "path",
-) -> Path:
-    """Check that a local model file exists and can be read, optionally its pin too.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file; ``~`` is expanded.
-    sha256 : str, optional
-        Expected sha256 (64 hex digits). When given, the file is hashed (once
-        while it stays unchanged) and refused if it differs.
-    size : int, optional
-        Expected size in bytes, checked with ``sha256``.
-    argument : str, default "path"
-        The caller's argument name, used in messages (e.g. ``"encoder"``).
-
-    Returns
-    -------
-    pathlib.Path
-        The absolute path.
-
-    Raises
-    ------
-    WeightsNotFoundError
-        If the path does not exist or is not a regular file.
-    WeightsError
-        If the file cannot be read (permissions).
-    ChecksumMismatchError
-        If ``sha256`` / ``size`` is given and differs. The file is left alone.
-    InvalidInputError
-        If ``sha256`` is not 64 hex digits.
-    """
-    resolved = readable_file(path, argument=argument)
-    if sha256 is None:
-        return resolved
-    expected = sha256.lower()
-    if len(expected) != 64 or not set(expected) <= _SHA256_HEX:
-        raise InvalidInputError(f"sha256 must be 64 hex digits, got {sha256!r}")
-    mismatch = _check_file(resolved, size, expected)
-    if mismatch is not None:
-        size_note = f" ({size} bytes)" if size is not None else ""
-        raise ChecksumMismatchError(
-            f"{argument}={os.fspath(path)!r} is not the expected file: expected sha256 "
-            f"{expected}{size_note}, got sha256 {mismatch.sha256} ({mismatch.size} bytes). "
-            "To fix: pass the right file, or download the official one with "
-            "SamPredictor.from_pretrained()"
-        )
-    return resolved
 
 
 # -- verification ---------------------------------------------------------------------------
