@@ -113,8 +113,9 @@ def _run_parallel(tasks: list[Callable[[], None]], workers: int) -> None:
         raise errors[0]
 
 
-def _edges(size: int, step: int) -> list[tuple[int, int]]:
-    """``[0, size)`` cut into consecutive ranges of ``step`` (the last may be shorter)."""
+def _bands(size: int, line: int) -> list[tuple[int, int]]:
+    """``[0, size)`` in consecutive bands of lines of ``line`` RGBX pixels, ~_BAND_BYTES each."""
+    step = max(1, _BAND_BYTES // (4 * line))
     return [(start, min(start + step, size)) for start in range(0, size, step)]
 
 
@@ -139,11 +140,10 @@ def _may_go_vertical_first(height: int, width: int, new_h: int, new_w: int) -> b
 
 def _normalise_rows(pixels: NDArray[np.uint8], planes: NDArray[np.float32], workers: int) -> None:
     """:func:`_normalise` in bands of rows, on up to ``workers`` threads."""
-    step = max(1, _BAND_BYTES // (4 * pixels.shape[1]))
     _run_parallel(
         [
             partial(_normalise, pixels[top:bottom], planes[:, top:bottom])
-            for top, bottom in _edges(pixels.shape[0], step)
+            for top, bottom in _bands(pixels.shape[0], pixels.shape[1])
         ],
         workers,
     )
@@ -180,8 +180,7 @@ def _resize_normalised(rgb: NDArray[np.uint8], planes: NDArray[np.float32]) -> N
 
         return run
 
-    step = max(1, _BAND_BYTES // (4 * width))
-    _run_parallel([horizontal(top, bottom) for top, bottom in _edges(height, step)], workers)
+    _run_parallel([horizontal(top, bottom) for top, bottom in _bands(height, width)], workers)
     if middle is None:
         return
     flat = middle.reshape(-1)
@@ -197,8 +196,7 @@ def _resize_normalised(rgb: NDArray[np.uint8], planes: NDArray[np.float32]) -> N
 
         return run
 
-    columns = _edges(new_w, max(1, _BAND_BYTES // (4 * new_h)))
-    _run_parallel([vertical(start, stop) for start, stop in columns], workers)
+    _run_parallel([vertical(start, stop) for start, stop in _bands(new_w, new_h)], workers)
     _normalise_rows(resized, planes, workers)
 
 
