@@ -26,6 +26,7 @@ from edgesam import (
     ModelContractError,
     ModelFileError,
 )
+from edgesam._cpus import physical_cores
 from edgesam._session import (
     DECODER_CONTRACT,
     ENCODER_CONTRACT,
@@ -105,6 +106,10 @@ def test_default_session_options() -> None:
     options = default_session_options()
     assert isinstance(options, onnxruntime.SessionOptions)
     assert options.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Pools stop spinning when a run returns, so that they leave the cores to what follows.
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    # One thread per physical core, asked for explicitly so that onnxruntime does not pin them.
+    assert options.intra_op_num_threads == physical_cores()
 
 
 def test_caller_session_options_are_passed_through(

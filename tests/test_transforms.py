@@ -14,7 +14,13 @@ import pytest
 from PIL import Image
 
 from edgesam import InvalidImageError
-from edgesam._transforms import IMAGE_SIZE, apply_coords, input_size_for, preprocess_image
+from edgesam._transforms import (
+    IMAGE_SIZE,
+    Scratch,
+    apply_coords,
+    input_size_for,
+    preprocess_image,
+)
 
 MEAN = np.array([123.675, 116.28, 103.53])
 STD = np.array([58.395, 57.12, 57.375])
@@ -263,6 +269,34 @@ def test_banded_resize_is_bit_identical_to_one_pillow_call(shape: tuple[int, int
     rgb = np.random.default_rng(sum(shape)).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
     image_input, _ = preprocess_image(rgb)
     np.testing.assert_array_equal(image_input, _one_pillow_call(rgb))
+
+
+def test_one_scratch_and_buffer_serve_images_of_any_size_in_turn() -> None:
+    # As in a labelling session: the kept 8-bit buffer and the padded input are reused
+    # for images larger and smaller than the previous one (stale bytes must not show).
+    scratch = Scratch()
+    buffer = np.full((1, 3, IMAGE_SIZE, IMAGE_SIZE), 7.0, dtype=np.float32)
+    for index, shape in enumerate([(1200, 1800), (600, 900), (1500, 1400), (37, 53), (900, 1200)]):
+        rgb = np.random.default_rng(index).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+        image_input, _ = preprocess_image(rgb, out=buffer, scratch=scratch)
+        np.testing.assert_array_equal(image_input, _one_pillow_call(rgb))
+    # The largest of them, 1500 rows (+1 spare) resized to 1024x956 between the passes.
+    assert scratch.nbytes == 1501 * 956 * 4
+
+
+def test_scratch_grows_to_the_largest_request_and_hands_out_temporaries_beyond_its_limit() -> None:
+    scratch = Scratch(limit=1000)
+    small = scratch.take((10, 10, 4))
+    assert small.shape == (10, 10, 4)
+    assert scratch.nbytes == 400
+    larger = scratch.take((10, 20, 4))
+    assert scratch.nbytes == 800
+    again = scratch.take((5, 10, 4))
+    assert np.shares_memory(again, larger)  # reused, not reallocated
+    beyond = scratch.take((10, 30, 4))
+    assert beyond.shape == (10, 30, 4)
+    assert not np.shares_memory(beyond, again)
+    assert scratch.nbytes == 800  # a temporary: the kept buffer did not grow
 
 
 def test_pass_order_matters_for_tall_images() -> None:

@@ -24,7 +24,7 @@ from edgesam._model import EdgeSam
 from edgesam._postprocess import stability_scores, upsample_logits, upsample_masks
 from edgesam._prompts import PromptBatch, encode_prompts, validate_prompts
 from edgesam._providers import ProviderSpec
-from edgesam._transforms import preprocess_image
+from edgesam._transforms import Scratch, preprocess_image
 
 __all__ = ["LowResPrediction", "Prediction", "SamPredictor"]
 
@@ -85,6 +85,7 @@ class SamPredictor:
         self.model = model
         self.trim_memory = True
         self._buffer: NDArray[np.float32] | None = None
+        self._scratch = Scratch()
         self._embedding: ImageEmbedding | None = None
         # The current embedding in device memory (CUDA), for the decoder; None on CPU.
         self._resident: ort.OrtValue | None = None
@@ -181,7 +182,7 @@ class SamPredictor:
         self.reset_image()
         if self._buffer is None:
             self._buffer = np.zeros((1, 3, 1024, 1024), dtype=np.float32)
-        image_input, input_size = preprocess_image(rgb, out=self._buffer)
+        image_input, input_size = preprocess_image(rgb, out=self._buffer, scratch=self._scratch)
         embedding, resident = self.model.encode_resident(image_input)
         self._embedding = ImageEmbedding(
             array=embedding,

@@ -19,15 +19,17 @@ Speed and memory without changing a bit of the result:
   ``_heap``).
 * Pillow 13 runs the vertical pass first when the height shrinks by more than
   twice as many pixels as the width; those shapes take one Pillow call.
-* The 8-bit result is normalised into the float32 planes of the encoder input
-  in bands of rows (``(x - mean) / std`` in float32, straight from uint8): no
-  float64, no full-size float temporary.
+* Each column band of the vertical pass is normalised into the float32 planes
+  of the encoder input as soon as it is resampled, on the thread that made it
+  (``(x - mean) / std`` in float32, straight from uint8): no float64, no
+  full-size temporary after the second pass. The image between the passes can
+  live in a :class:`Scratch` kept by the caller.
 * A reused buffer gets only its padding re-zeroed, not all 12 MB.
 """
 
 from __future__ import annotations
 
-import os
+import math
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -36,12 +38,14 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from edgesam._cpus import usable_cpus
 from edgesam._errors import InvalidImageError
 
 __all__ = [
     "IMAGE_SIZE",
     "PIXEL_MEAN",
     "PIXEL_STD",
+    "Scratch",
     "apply_coords",
     "input_size_for",
     "preprocess_image",
@@ -69,15 +73,8 @@ _MAX_WORKERS = 4
 _BAND_BYTES = 1 << 18
 
 
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def _workers(pixels: int) -> int:
-    return max(1, min(_MAX_WORKERS, _usable_cpus(), pixels // _MIN_PIXELS_PER_WORKER))
+    return max(1, min(_MAX_WORKERS, usable_cpus(), pixels // _MIN_PIXELS_PER_WORKER))
 
 
 def _run_parallel(tasks: list[Callable[[], None]], workers: int) -> None:
@@ -111,6 +108,34 @@ def _run_parallel(tasks: list[Callable[[], None]], workers: int) -> None:
         thread.join()
     if errors:
         raise errors[0]
+
+
+class Scratch:
+    """An 8-bit buffer kept between calls for the image between Pillow's two passes.
+
+    Reusing it spares the page faults of a fresh multi-MiB block at every call
+    (``_heap`` returns a freed one to the OS after each ``set_image``). It grows
+    to the largest image seen, up to ``limit`` bytes (16 MiB: a 3000x4000
+    photo needs 12 MiB); larger requests get a temporary.
+    """
+
+    def __init__(self, limit: int = 1 << 24) -> None:
+        self.limit = limit
+        self._data = np.empty(0, np.uint8)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held now."""
+        return int(self._data.nbytes)
+
+    def take(self, shape: tuple[int, ...]) -> NDArray[np.uint8]:
+        """An uninitialised uint8 array of ``shape``, from the kept buffer when it fits."""
+        size = math.prod(shape)
+        if size > self.limit:
+            return np.empty(shape, np.uint8)
+        if self._data.size < size:
+            self._data = np.empty(size, np.uint8)
+        return self._data[:size].reshape(shape)
 
 
 def _bands(size: int, line: int) -> list[tuple[int, int]]:
@@ -149,7 +174,9 @@ def _normalise_rows(pixels: NDArray[np.uint8], planes: NDArray[np.float32], work
     )
 
 
-def _resize_normalised(rgb: NDArray[np.uint8], planes: NDArray[np.float32]) -> None:
+def _resize_normalised(
+    rgb: NDArray[np.uint8], planes: NDArray[np.float32], scratch: Scratch | None = None
+) -> None:
     """Pillow-bilinear resize of ``rgb`` to ``planes``' size, normalised into ``planes``."""
     height, width = rgb.shape[:2]
     new_h, new_w = planes.shape[1:]
@@ -165,7 +192,10 @@ def _resize_normalised(rgb: NDArray[np.uint8], planes: NDArray[np.float32]) -> N
     # Horizontal pass by bands of rows into one RGBX image, then the vertical pass by
     # bands of columns of it. The spare row lets a column band that starts at x wrap
     # the buffer from byte 4x on (Pillow checks that all its rows fit in what follows).
-    middle = np.empty((height + 1, new_w, 4), np.uint8) if new_h != height else None
+    middle = None
+    if new_h != height:
+        shape = (height + 1, new_w, 4)
+        middle = np.empty(shape, np.uint8) if scratch is None else scratch.take(shape)
 
     def horizontal(top: int, bottom: int) -> Callable[[], None]:
         def run() -> None:
@@ -185,23 +215,24 @@ def _resize_normalised(rgb: NDArray[np.uint8], planes: NDArray[np.float32]) -> N
         return
     flat = middle.reshape(-1)
     stride = 4 * new_w
-    resized = np.empty((new_h, new_w, 4), np.uint8)
 
     def vertical(start: int, stop: int) -> Callable[[], None]:
         def run() -> None:
             band = Image.frombuffer(
                 "RGBX", (stop - start, height), flat[4 * start :], "raw", "RGBX", stride, 1
             )
-            resized[:, start:stop] = np.asarray(band.resize((stop - start, new_h), bilinear))
+            columns = np.asarray(band.resize((stop - start, new_h), bilinear))
+            _normalise(columns, planes[:, :, start:stop])
 
         return run
 
     _run_parallel([vertical(start, stop) for start, stop in _bands(new_w, new_h)], workers)
-    _normalise_rows(resized, planes, workers)
 
 
 def preprocess_image(
-    rgb: NDArray[np.uint8], out: NDArray[np.float32] | None = None
+    rgb: NDArray[np.uint8],
+    out: NDArray[np.float32] | None = None,
+    scratch: Scratch | None = None,
 ) -> tuple[NDArray[np.float32], tuple[int, int]]:
     """Resize, normalise and pad an RGB image into the encoder's 1x3x1024x1024 input.
 
@@ -212,6 +243,9 @@ def preprocess_image(
     out : ndarray of float32, shape (1, 3, 1024, 1024), optional
         A buffer to fill (reused between calls to avoid a 12 MB allocation);
         its previous contents do not matter.
+    scratch : Scratch, optional
+        Where to keep the 8-bit image between the two resize passes across
+        calls; default: a temporary.
 
     Returns
     -------
@@ -232,7 +266,7 @@ def preprocess_image(
     else:
         out[0, :, new_h:, :] = 0.0
         out[0, :, :new_h, new_w:] = 0.0
-    _resize_normalised(rgb, out[0, :, :new_h, :new_w])
+    _resize_normalised(rgb, out[0, :, :new_h, :new_w], scratch)
     return out, (new_h, new_w)
 
 

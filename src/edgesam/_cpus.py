@@ -1,0 +1,57 @@
+"""The CPUs this process may use: how many, and how many physical cores they span.
+
+onnxruntime, left to choose (``intra_op_num_threads = 0``), starts one thread
+per physical core and pins each worker thread to its core, leaving the
+caller's thread free. Pinned workers collide with the caller whenever the
+kernel has the caller on a worker's core when a run starts: both share that
+core until the scheduler moves the caller. After ``set_image``'s own
+preprocessing threads this happened often enough on a 2-core machine to make
+the encoder run 4-6 % slower than the same run after a pause. edgesam
+therefore asks for the same number of threads explicitly, which onnxruntime
+leaves unpinned; the count comes from here. Counting only the CPUs in the
+process's affinity mask also keeps ``taskset`` and container cpusets
+respected, which onnxruntime's own default does not do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["physical_cores", "usable_cpus"]
+
+_SYSFS_CPUS = Path("/sys/devices/system/cpu")
+
+
+def usable_cpus() -> int:
+    """Logical CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def physical_cores(sysfs: Path = _SYSFS_CPUS) -> int:
+    """Physical cores among the CPUs this process may run on; 0 when unknown.
+
+    Read from Linux's CPU topology (each CPU's ``core_cpus_list``, or
+    ``thread_siblings_list`` on kernels before 5.7): hyperthreads of one core
+    count once. Elsewhere, or when the topology cannot be read, 0, which
+    onnxruntime takes as "choose yourself".
+    """
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return 0
+    cores: set[str] = set()
+    for cpu in cpus:
+        topology = sysfs / f"cpu{cpu}" / "topology"
+        for name in ("core_cpus_list", "thread_siblings_list"):
+            try:
+                cores.add((topology / name).read_text().strip())
+                break
+            except OSError:
+                continue
+        else:
+            return 0
+    return len(cores)

@@ -1,0 +1,71 @@
+"""The CPU count and physical-core count behind edgesam's thread settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from edgesam._cpus import physical_cores, usable_cpus
+
+
+def _topology(root: Path, siblings: dict[int, str], name: str = "core_cpus_list") -> Path:
+    """A fake /sys/devices/system/cpu: for each CPU, the list of its core's CPUs."""
+    for cpu, core in siblings.items():
+        folder = root / f"cpu{cpu}" / "topology"
+        folder.mkdir(parents=True)
+        (folder / name).write_text(core + "\n")
+    return root
+
+
+@pytest.fixture
+def four_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+
+
+@pytest.mark.usefixtures("four_cpus")
+def test_hyperthreads_of_one_core_count_once(tmp_path: Path) -> None:
+    sysfs = _topology(tmp_path, {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3"})
+    assert physical_cores(sysfs) == 2
+
+
+@pytest.mark.usefixtures("four_cpus")
+def test_one_cpu_per_core(tmp_path: Path) -> None:
+    sysfs = _topology(tmp_path, {0: "0", 1: "1", 2: "2", 3: "3"})
+    assert physical_cores(sysfs) == 4
+
+
+@pytest.mark.usefixtures("four_cpus")
+def test_older_kernels_name_the_siblings_file_differently(tmp_path: Path) -> None:
+    sysfs = _topology(tmp_path, {0: "0-1", 1: "0-1", 2: "2-3", 3: "2-3"}, "thread_siblings_list")
+    assert physical_cores(sysfs) == 2
+
+
+def test_only_the_cpus_in_the_affinity_mask_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # taskset -c 0,2 on a 2-core, 4-thread machine: both CPUs are one core's threads.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2}, raising=False)
+    sysfs = _topology(tmp_path, {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3"})
+    assert physical_cores(sysfs) == 1
+    assert usable_cpus() == 2
+
+
+@pytest.mark.usefixtures("four_cpus")
+def test_unreadable_topology_leaves_the_choice_to_onnxruntime(tmp_path: Path) -> None:
+    sysfs = _topology(tmp_path, {0: "0", 1: "1", 2: "2"})  # cpu3 has no topology
+    assert physical_cores(sysfs) == 0
+    assert physical_cores(tmp_path / "missing") == 0
+
+
+def test_no_affinity_api_leaves_the_choice_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS and Windows have no sched_getaffinity.
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert physical_cores() == 0
+    assert usable_cpus() == (os.cpu_count() or 1)
+
+
+@pytest.mark.skipif(not Path("/sys/devices/system/cpu/cpu0/topology").is_dir(), reason="no sysfs")
+def test_this_machine_has_at_least_one_core_and_no_more_than_its_cpus() -> None:
+    assert 1 <= physical_cores() <= usable_cpus()
