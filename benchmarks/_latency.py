@@ -324,6 +324,11 @@ def predict_rows(
             note="vs one bare decoder run",
         ),
     ]
+    rows.append(
+        _after_encoder_row(
+            predictor, bare, rgb, point_coords, point_labels, variant, provider, settings
+        )
+    )
     rows.extend(
         _batch_rows(predictor, bare, array, original, input_size, variant, provider, settings)
     )
@@ -331,6 +336,45 @@ def predict_rows(
         _mask_rows(predictor, bare, array, point_coords, point_labels, variant, provider, settings)
     )
     return rows
+
+
+def _after_encoder_row(
+    predictor: Any,
+    bare: BareSam,
+    rgb: NDArray[np.uint8],
+    coords: NDArray[np.float32],
+    labels: NDArray[np.float32],
+    variant: ModelVariant,
+    provider: str,
+    settings: Settings,
+) -> Row:
+    """The first predict right after set_image, as in a labelling loop (no rest between)."""
+    image_input, _ = bare_preprocess(rgb)
+    point_labels = np.array([1.0], dtype=np.float32)
+    embedding: list[NDArray[np.float32]] = []
+
+    def bare_encode() -> None:
+        embedding[:] = [bare.encode(image_input)]
+
+    timings = interleaved(
+        {
+            "sdk": lambda: predictor.predict(POINT, point_labels, multimask_output=True),
+            "bare": lambda: bare.decode(embedding[0], coords, labels),
+        },
+        repeat=max(3, settings.encoder_repeat // 2),
+        warmup=settings.warmup,
+        before={"sdk": lambda: predictor.set_image(rgb), "bare": bare_encode},
+    )
+    size = f"{rgb.shape[0]}x{rgb.shape[1]}"
+    return _row(
+        "predict",
+        f"1 point, multimask, {size}, right after set_image",
+        variant,
+        provider,
+        timings["sdk"],
+        timings["bare"],
+        note="vs one bare decoder run right after the bare encoder run",
+    )
 
 
 def _batch_rows(

@@ -53,6 +53,7 @@ def interleaved(
     repeat: int,
     warmup: int = 1,
     pause: float = PAUSE,
+    before: Mapping[str, Callable[[], object]] | None = None,
 ) -> dict[str, Stats]:
     """Time each case ``repeat`` times, round-robin, after ``warmup`` untimed rounds.
 
@@ -60,11 +61,16 @@ def interleaved(
     between cases are fair even when the machine is shared. The garbage
     collector is paused while a case runs (and run between rounds), and the
     clock rests ``pause`` seconds before each case: onnxruntime's worker threads
-    spin for about 30 ms after every run, and without the rest one session's
-    spinning would slow the next case down (a different session, another pool).
+    spin for about 50 ms after every run (unless told to stop), and without the
+    rest one session's spinning would slow the next case down (a different
+    session, another pool). ``before[name]``, where given, runs untimed right
+    before its case, after the rest: to time a call in the state another leaves.
     """
+    setup = before or {}
     for _ in range(warmup):
-        for function in cases.values():
+        for name, function in cases.items():
+            if name in setup:
+                setup[name]()
             function()
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):
@@ -72,6 +78,8 @@ def interleaved(
         for name, function in cases.items():
             if pause:
                 time.sleep(pause)
+            if name in setup:
+                setup[name]()
             gc.disable()
             try:
                 start = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,24 @@ def test_interleaved_times_every_case_repeat_times() -> None:
     )
     assert calls == ["a", "b"] * 4
     assert timings["a"].n == timings["b"].n == 3
+
+
+def test_interleaved_runs_the_untimed_step_right_before_its_case() -> None:
+    calls: list[str] = []
+
+    def slow_setup() -> None:
+        calls.append("setup")
+        time.sleep(0.02)
+
+    timings = interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+        repeat=2,
+        warmup=1,
+        pause=0.0,
+        before={"b": slow_setup},
+    )
+    assert calls == ["a", "setup", "b"] * 3
+    assert timings["b"].maximum < 0.02  # the setup's sleep is not in b's time
 
 
 @pytest.mark.parametrize(
