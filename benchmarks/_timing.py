@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 __all__ = ["PAUSE", "Stats", "interleaved", "paired_ratio", "stats_of"]
 
-# Seconds between timed calls; see interleaved().
-PAUSE = 0.05
+# Seconds between timed calls; see interleaved(). onnxruntime's worker threads
+# spin for 45-65 ms after a run unless told to stop (CPU time burnt during a sleep
+# after a run, on 2 cores), so the rest must outlast that.
+PAUSE = 0.1
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ def interleaved(
     between cases are fair even when the machine is shared. The garbage
     collector is paused while a case runs (and run between rounds), and the
     clock rests ``pause`` seconds before each case: onnxruntime's worker threads
-    spin for about 50 ms after every run (unless told to stop), and without the
-    rest one session's spinning would slow the next case down (a different
-    session, another pool). ``before[name]``, where given, runs untimed right
+    spin for 45-65 ms after every run (unless told to stop, as edgesam's do),
+    and without the rest one session's spinning would slow the next case down
+    (a different session, another pool): the bare cases' spinning would be
+    charged to the SDK's cases that follow them. ``before[name]``, where given, runs untimed right
     before its case, after the rest: to time a call in the state another leaves.
     """
     setup = before or {}

@@ -37,6 +37,7 @@ EXPECTED_ALL = [
     "WeightsError",
     "WeightsNotFoundError",
     "__version__",
+    "default_session_options",
     "download",
 ]
 

@@ -32,6 +32,7 @@ from edgesam._errors import (
 )
 from edgesam._model import EdgeSam
 from edgesam._predictor import SamPredictor
+from edgesam._session import default_session_options
 
 if TYPE_CHECKING:
     from edgesam.amg import SamAutomaticMaskGenerator
@@ -78,5 +79,6 @@ __all__ = [
     "WeightsError",
     "WeightsNotFoundError",
     "__version__",
+    "default_session_options",
     "download",
 ]

@@ -78,22 +78,31 @@ _RESIDENT_DEVICES = {CUDA: "cuda"}
 
 
 def default_session_options() -> ort.SessionOptions:
-    """Session options edgesam uses unless the caller passes their own.
+    """The ``onnxruntime.SessionOptions`` edgesam uses unless you pass your own.
 
-    Full graph optimisation; one intra-op thread per physical core, as
-    onnxruntime chooses by itself, but asked for explicitly so that its worker
-    threads are not pinned to cores (see ``_cpus``; where the core count is
-    unknown onnxruntime chooses); memory arena and memory pattern on, as
-    onnxruntime has them.
-    The worker threads spin while a run lasts but stop as soon as it returns
-    (``session.force_spinning_stop``): otherwise each session's pool keeps
-    spinning for a while after its run and takes the cores from what comes
-    next (the decoder after the encoder, the next image's preprocessing);
-    on 2 cores the first ``predict`` after ``set_image`` took twice as long.
-    Turning the memory pattern off holds about 80 MiB less over a long
-    session but made the encoder about 5 % slower on 2 cores, which would put
-    ``set_image`` over its budget; the choice is the caller's
-    (docs/performance.md, "Memory over a long session").
+    Start from these when you want to change one setting: options you pass
+    are used as they are.
+
+    Returns
+    -------
+    onnxruntime.SessionOptions
+        Full graph optimisation. One intra-op thread per physical core this
+        process may use: onnxruntime's own count, but asked for explicitly so
+        that its worker threads are not pinned to cores (see ``_cpus``; where
+        the count is unknown onnxruntime chooses). Worker threads that stop
+        spinning when a run returns (``session.force_spinning_stop``):
+        otherwise each pool spins for about 50 ms after its run and takes the
+        cores from what follows (on 2 cores the first ``predict`` after
+        ``set_image`` took 130 ms instead of 80). Memory arena and memory
+        pattern on, as in onnxruntime: the pattern off holds about 80 MiB
+        less over a long session but made the encoder about 5 % slower on 2
+        cores (docs/performance.md, "Memory over a long session").
+
+    Examples
+    --------
+    >>> options = default_session_options()
+    >>> options.enable_mem_pattern = False
+    >>> predictor = SamPredictor.from_pretrained(session_options=options)  # doctest: +SKIP
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
