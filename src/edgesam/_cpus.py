@@ -6,7 +6,7 @@ caller's thread free. Pinned workers collide with the caller whenever the
 kernel has the caller on a worker's core when a run starts: both share that
 core until the scheduler moves the caller. After ``set_image``'s own
 preprocessing threads this happened often enough on a 2-core machine to make
-the encoder run 4-6 % slower than the same run after a pause. edgesam
+``set_image`` 1.13x the bare encoder run instead of 1.09x. edgesam
 therefore asks for the same number of threads explicitly, which onnxruntime
 leaves unpinned; the count comes from here. Counting only the CPUs in the
 process's affinity mask also keeps ``taskset`` and container cpusets
