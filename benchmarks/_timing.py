@@ -66,8 +66,9 @@ def interleaved(
     spin for 45-65 ms after every run (unless told to stop, as edgesam's do),
     and without the rest one session's spinning would slow the next case down
     (a different session, another pool): the bare cases' spinning would be
-    charged to the SDK's cases that follow them. ``before[name]``, where given, runs untimed right
-    before its case, after the rest: to time a call in the state another leaves.
+    charged to the SDK's cases that follow them. ``before[name]``, where given,
+    runs untimed right before its case, after the rest: to time a call in the
+    state another call leaves.
     """
     setup = before or {}
     for _ in range(warmup):

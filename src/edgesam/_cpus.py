@@ -40,18 +40,18 @@ def physical_cores(sysfs: Path = _SYSFS_CPUS) -> int:
     onnxruntime takes as "choose yourself".
     """
     try:
-        cpus = sorted(os.sched_getaffinity(0))
+        cpus = os.sched_getaffinity(0)
     except (AttributeError, OSError):
         return 0
-    cores: set[str] = set()
-    for cpu in cpus:
-        topology = sysfs / f"cpu{cpu}" / "topology"
-        for name in ("core_cpus_list", "thread_siblings_list"):
-            try:
-                cores.add((topology / name).read_text().strip())
-                break
-            except OSError:
-                continue
-        else:
-            return 0
-    return len(cores)
+    cores = {_core_of(sysfs / f"cpu{cpu}" / "topology") for cpu in cpus}
+    return 0 if None in cores else len(cores)
+
+
+def _core_of(topology: Path) -> str | None:
+    """The list of CPUs that share this CPU's core (its identity), or None if unreadable."""
+    for name in ("core_cpus_list", "thread_siblings_list"):
+        try:
+            return (topology / name).read_text().strip()
+        except OSError:
+            continue
+    return None

@@ -9,9 +9,10 @@ by tens of MiB before it levels off (docs/performance.md, "Memory over a long
 session"). ``malloc_trim(0)`` returns every free page to the OS without
 changing any allocator setting; it took about a millisecond after a
 ``set_image`` here (1.3 ms median), and the next call's temporaries are paged
-in again (a few ms). It cannot shrink the top of another thread's arena, which
-is why preprocessing keeps its worker threads' temporaries small
-(``_transforms``).
+in again (a few ms; the largest, the image between the two resize passes, is
+kept in a ``_transforms.Scratch`` instead). It cannot shrink the top of another
+thread's arena, which is why preprocessing keeps its worker threads'
+temporaries small (``_transforms``).
 
 Elsewhere than glibc (macOS, Windows, musl) this is a no-op.
 """

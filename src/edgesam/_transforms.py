@@ -192,10 +192,7 @@ def _resize_normalised(
     # Horizontal pass by bands of rows into one RGBX image, then the vertical pass by
     # bands of columns of it. The spare row lets a column band that starts at x wrap
     # the buffer from byte 4x on (Pillow checks that all its rows fit in what follows).
-    middle = None
-    if new_h != height:
-        shape = (height + 1, new_w, 4)
-        middle = np.empty(shape, np.uint8) if scratch is None else scratch.take(shape)
+    middle = (scratch or Scratch()).take((height + 1, new_w, 4)) if new_h != height else None
 
     def horizontal(top: int, bottom: int) -> Callable[[], None]:
         def run() -> None:
