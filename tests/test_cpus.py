@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from edgesam._cpus import physical_cores, usable_cpus
+from edgesam._cpus import avoid_cpu, current_cpu, physical_cores, usable_cpus
 
 
 def _topology(root: Path, siblings: dict[int, str], name: str = "core_cpus_list") -> Path:
@@ -69,3 +71,64 @@ def test_no_affinity_api_leaves_the_choice_to_onnxruntime(monkeypatch: pytest.Mo
 @pytest.mark.skipif(not Path("/sys/devices/system/cpu/cpu0/topology").is_dir(), reason="no sysfs")
 def test_this_machine_has_at_least_one_core_and_no_more_than_its_cpus() -> None:
     assert 1 <= physical_cores() <= usable_cpus()
+
+
+def _fake_affinity(monkeypatch: pytest.MonkeyPatch, allowed: set[int]) -> list[set[int]]:
+    """sched_getaffinity says ``allowed``; what sched_setaffinity is asked for is recorded."""
+    asked: list[set[int]] = []
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(allowed), raising=False)
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cpus: asked.append(set(cpus)))
+    return asked
+
+
+def test_avoid_cpu_leaves_every_other_allowed_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = _fake_affinity(monkeypatch, {0, 1, 2, 3})
+    avoid_cpu(2)
+    assert asked == [{0, 1, 3}]
+
+
+@pytest.mark.parametrize(
+    ("allowed", "cpu"),
+    [({0}, 0), ({0, 1}, None), ({0, 1}, 5)],
+    ids=["the only cpu", "cpu unknown", "cpu not allowed anyway"],
+)
+def test_avoid_cpu_changes_nothing_when_it_cannot_or_need_not(
+    monkeypatch: pytest.MonkeyPatch, allowed: set[int], cpu: int | None
+) -> None:
+    asked = _fake_affinity(monkeypatch, allowed)
+    avoid_cpu(cpu)
+    assert asked == []
+
+
+def test_avoid_cpu_without_an_affinity_api_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.delattr(os, "sched_setaffinity", raising=False)
+    avoid_cpu(0)  # must not raise
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no affinity API on this OS")
+def test_current_cpu_is_one_this_thread_may_use() -> None:
+    cpu = current_cpu()
+    if sys.platform == "linux":
+        assert cpu in os.sched_getaffinity(0)
+    else:
+        assert cpu is None
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs an affinity API and two usable CPUs",
+)
+def test_avoid_cpu_changes_only_the_calling_threads_affinity() -> None:
+    before = os.sched_getaffinity(0)
+    seen: list[set[int]] = []
+
+    def worker() -> None:
+        avoid_cpu(min(before))
+        seen.append(os.sched_getaffinity(0))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [before - {min(before)}]
+    assert os.sched_getaffinity(0) == before

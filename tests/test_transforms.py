@@ -7,6 +7,8 @@ authors' reference pipeline (``vectors.npz``), never from the code under test.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from edgesam import InvalidImageError
 from edgesam._transforms import (
     IMAGE_SIZE,
     Scratch,
+    _run_phases,
     apply_coords,
     input_size_for,
     preprocess_image,
@@ -309,6 +312,44 @@ def test_pass_order_matters_for_tall_images() -> None:
     horizontal_first = image.resize((new_w, 2400), bilinear).resize((new_w, new_h), bilinear)
     vertical_first = image.resize((1080, new_h), bilinear).resize((new_w, new_h), bilinear)
     assert not np.array_equal(np.asarray(horizontal_first), np.asarray(vertical_first))
+
+
+def _recording(
+    log: list[tuple[str, float, float]], name: str, seconds: float
+) -> Callable[[], None]:
+    def task() -> None:
+        start = time.perf_counter()
+        time.sleep(seconds)
+        log.append((name, start, time.perf_counter()))
+
+    return task
+
+
+def test_phases_run_in_order_on_shared_threads() -> None:
+    # Uneven tasks on three threads: no second-phase task may start before the
+    # slowest first-phase task has returned, and every task runs exactly once.
+    log: list[tuple[str, float, float]] = []
+    first = [_recording(log, f"a{i}", 0.002 * (i % 3)) for i in range(7)]
+    second = [_recording(log, f"b{i}", 0.001) for i in range(5)]
+    _run_phases([first, [], second], workers=3)
+    names = sorted(name for name, *_ in log)
+    assert names == sorted([f"a{i}" for i in range(7)] + [f"b{i}" for i in range(5)])
+    last_a = max(end for name, _, end in log if name.startswith("a"))
+    first_b = min(start for name, start, _ in log if name.startswith("b"))
+    assert last_a <= first_b
+
+
+def test_a_failing_task_stops_the_phases_and_is_raised_on_the_caller() -> None:
+    log: list[tuple[str, float, float]] = []
+
+    def fail() -> None:
+        raise ValueError("band 3 failed")
+
+    first = [_recording(log, "a0", 0.001), fail, _recording(log, "a2", 0.001)]
+    second = [_recording(log, "b0", 0.0)]
+    with pytest.raises(ValueError, match="band 3 failed"):
+        _run_phases([first, second], workers=2)
+    assert "b0" not in {name for name, *_ in log}
 
 
 @pytest.mark.parametrize("shape", [(10000, 20, 3), (20, 10000, 3), (1, 2, 3), (2, 1, 3)])

@@ -11,14 +11,24 @@ therefore asks for the same number of threads explicitly, which onnxruntime
 leaves unpinned; the count comes from here. Counting only the CPUs in the
 process's affinity mask also keeps ``taskset`` and container cpusets
 respected, which onnxruntime's own default does not do.
+
+The same collision slows ``set_image``'s preprocessing threads: a new thread
+often starts on its creator's core, and on a virtual machine whose other core
+has been idle the scheduler can leave both there for over 10 ms. A worker
+therefore keeps off the core its caller is on (:func:`avoid_cpu`); only the
+worker's own affinity changes, never the caller's.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
+import platform
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["physical_cores", "usable_cpus"]
+__all__ = ["avoid_cpu", "current_cpu", "physical_cores", "usable_cpus"]
 
 _SYSFS_CPUS = Path("/sys/devices/system/cpu")
 
@@ -55,3 +65,44 @@ def _core_of(topology: Path) -> str | None:
         except OSError:
             continue
     return None
+
+
+@functools.cache
+def _sched_getcpu() -> Callable[[], int] | None:
+    if platform.system() != "Linux":
+        return None
+    try:
+        # The process's own symbols include libc's; find_library would run ldconfig.
+        getcpu = ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError):
+        return None
+    getcpu.argtypes = []
+    getcpu.restype = ctypes.c_int
+    function: Callable[[], int] = getcpu
+    return function
+
+
+def current_cpu() -> int | None:
+    """The CPU the calling thread is running on now; None where the OS does not say."""
+    getcpu = _sched_getcpu()
+    if getcpu is None:
+        return None
+    cpu = getcpu()
+    return cpu if cpu >= 0 else None
+
+
+def avoid_cpu(cpu: int | None) -> None:
+    """Let the calling thread run on any CPU it may use now except ``cpu``.
+
+    Changes the calling thread's affinity only. Nothing happens when ``cpu`` is
+    None or the only CPU left, or where the OS has no affinity API.
+    """
+    if cpu is None:
+        return
+    try:
+        allowed = os.sched_getaffinity(0)
+        others = allowed - {cpu}
+        if others and others != allowed:
+            os.sched_setaffinity(0, others)
+    except (AttributeError, OSError):
+        return

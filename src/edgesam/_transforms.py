@@ -13,7 +13,8 @@ Speed and memory without changing a bit of the result:
   own layout between its passes); the vertical pass into bands of columns,
   each wrapping that image without a copy (``frombuffer`` with its row stride).
   Pillow releases the GIL while it resamples, so on large images the bands run
-  on threads (one per core, at most four). Bands hold about 256 KiB each, and
+  on threads (one per core, at most four; the same threads for both passes,
+  each keeping off the caller's core, see ``_run_phases``). Bands hold about 256 KiB each, and
   every image-sized buffer is allocated on the calling thread, so the worker
   threads' malloc arenas stay small (glibc cannot trim their tops; see
   ``_heap``).
@@ -38,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from edgesam._cpus import usable_cpus
+from edgesam._cpus import avoid_cpu, current_cpu, usable_cpus
 from edgesam._errors import InvalidImageError
 
 __all__ = [
@@ -77,29 +78,64 @@ def _workers(pixels: int) -> int:
     return max(1, min(_MAX_WORKERS, usable_cpus(), pixels // _MIN_PIXELS_PER_WORKER))
 
 
-def _run_parallel(tasks: list[Callable[[], None]], workers: int) -> None:
-    """Run ``tasks`` on up to ``workers`` threads, the caller's included; re-raise any error."""
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            task()
+def _run_phases(phases: list[list[Callable[[], None]]], workers: int) -> None:
+    """Run the phases in order, each one's tasks on up to ``workers`` threads.
+
+    The caller's thread is one of them, and the same threads serve every phase:
+    a thread that finds its phase's queue empty waits until the phase's last
+    task has returned, then takes tasks from the next phase. Fresh threads for
+    each phase would start on the caller's core again (see ``_cpus``); each
+    worker keeps off the core the caller was on when it started. The first error
+    stops all threads and is re-raised on the calling thread.
+    """
+    largest = max((len(phase) for phase in phases), default=0)
+    if workers <= 1 or largest <= 1:
+        for phase in phases:
+            for task in phase:
+                task()
         return
-    pending = iter(tasks)
     lock = threading.Lock()
+    queues = [iter(phase) for phase in phases]
+    left = [len(phase) for phase in phases]
+    finished = [threading.Event() for _ in phases]
+    for phase, event in zip(phases, finished, strict=True):
+        if not phase:
+            event.set()
     errors: list[BaseException] = []
 
+    def stop(err: BaseException) -> None:
+        errors.append(err)
+        for event in finished:
+            event.set()
+
     def work() -> None:
-        while not errors:
-            with lock:
-                task = next(pending, None)
-            if task is None:
+        for index, queue in enumerate(queues):
+            while not errors:
+                with lock:
+                    task = next(queue, None)
+                if task is None:
+                    break
+                try:
+                    task()
+                except BaseException as err:  # re-raised on the calling thread below
+                    stop(err)
+                    return
+                with lock:
+                    left[index] -= 1
+                    if left[index] == 0:
+                        finished[index].set()
+            finished[index].wait()
+            if errors:
                 return
-            try:
-                task()
-            except BaseException as err:  # re-raised on the calling thread below
-                errors.append(err)
+
+    caller_cpu = current_cpu()
+
+    def worker() -> None:
+        avoid_cpu(caller_cpu)
+        work()
 
     threads = [
-        threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(tasks)) - 1)
+        threading.Thread(target=worker, daemon=True) for _ in range(min(workers, largest) - 1)
     ]
     for thread in threads:
         thread.start()
@@ -165,10 +201,12 @@ def _may_go_vertical_first(height: int, width: int, new_h: int, new_w: int) -> b
 
 def _normalise_rows(pixels: NDArray[np.uint8], planes: NDArray[np.float32], workers: int) -> None:
     """:func:`_normalise` in bands of rows, on up to ``workers`` threads."""
-    _run_parallel(
+    _run_phases(
         [
-            partial(_normalise, pixels[top:bottom], planes[:, top:bottom])
-            for top, bottom in _bands(pixels.shape[0], pixels.shape[1])
+            [
+                partial(_normalise, pixels[top:bottom], planes[:, top:bottom])
+                for top, bottom in _bands(pixels.shape[0], pixels.shape[1])
+            ]
         ],
         workers,
     )
@@ -207,8 +245,9 @@ def _resize_normalised(
 
         return run
 
-    _run_parallel([horizontal(top, bottom) for top, bottom in _bands(height, width)], workers)
+    row_bands = [horizontal(top, bottom) for top, bottom in _bands(height, width)]
     if middle is None:
+        _run_phases([row_bands], workers)
         return
     flat = middle.reshape(-1)
     stride = 4 * new_w
@@ -223,7 +262,8 @@ def _resize_normalised(
 
         return run
 
-    _run_parallel([vertical(start, stop) for start, stop in _bands(new_w, new_h)], workers)
+    column_bands = [vertical(start, stop) for start, stop in _bands(new_w, new_h)]
+    _run_phases([row_bands, column_bands], workers)
 
 
 def preprocess_image(
