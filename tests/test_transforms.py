@@ -20,6 +20,7 @@ from edgesam._transforms import (
     IMAGE_SIZE,
     Scratch,
     _run_phases,
+    _split,
     apply_coords,
     input_size_for,
     preprocess_image,
@@ -323,6 +324,20 @@ def _recording(
         log.append((name, start, time.perf_counter()))
 
     return task
+
+
+@pytest.mark.parametrize(
+    ("size", "parts", "expected"),
+    [
+        (1024, 2, [(0, 512), (512, 1024)]),
+        (683, 3, [(0, 227), (227, 455), (455, 683)]),  # 683 * k // 3
+        (2, 4, [(0, 1), (1, 2)]),  # never an empty band
+    ],
+)
+def test_split_covers_the_range_in_nearly_equal_bands(
+    size: int, parts: int, expected: list[tuple[int, int]]
+) -> None:
+    assert _split(size, parts) == expected
 
 
 def test_phases_run_in_order_on_shared_threads() -> None:

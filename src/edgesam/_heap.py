@@ -12,7 +12,7 @@ changing any allocator setting; it took about a millisecond after a
 in again (a few ms; the largest, the image between the two resize passes, is
 kept in a ``_transforms.Scratch`` instead). It cannot shrink the top of another
 thread's arena, which is why preprocessing keeps its worker threads'
-temporaries small (``_transforms``).
+temporaries small and bounded (``_transforms``).
 
 Elsewhere than glibc (macOS, Windows, musl) this is a no-op.
 """
