@@ -19,6 +19,7 @@ from edgesam import (
     MaskInputUnavailableError,
     SamPredictor,
 )
+from edgesam import _transforms as transforms
 from edgesam._postprocess import stability_scores
 from edgesam._transforms import input_size_for, preprocess_image
 from tiny_models import RADII, expected_embedding
@@ -40,6 +41,36 @@ def test_embedding_is_the_encoder_of_the_preprocessed_image(predictor: SamPredic
     np.testing.assert_allclose(np.asarray(predictor.get_image_embedding()), expected, atol=1e-5)
     assert predictor.original_size == (300, 500)
     assert predictor.input_size == (614, 1024)
+
+
+def test_one_predictor_through_images_of_changing_size(predictor: SamPredictor) -> None:
+    # The predictor reuses its encoder input and clears only what the last image left
+    # outside the new one: every embedding must still be that of a fresh input.
+    sizes = [(300, 500), (500, 300), (37, 53), (37, 53), (900, 700)]
+    for seed, (height, width) in enumerate(sizes):
+        image = random_image(height, width, seed)
+        predictor.set_image(image)
+        expected = expected_embedding(preprocess_image(image)[0])
+        np.testing.assert_allclose(np.asarray(predictor.get_image_embedding()), expected, atol=1e-5)
+
+
+def test_a_preprocessing_failure_midway_leaves_no_stale_pixels(
+    predictor: SamPredictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    predictor.set_image(random_image(300, 500))
+
+    def scribble_then_fail(rgb: object, planes: np.ndarray, scratch: object = None) -> None:
+        planes[...] = 9.0
+        raise MemoryError("simulated")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(transforms, "_resize_normalised", scribble_then_fail)
+        with pytest.raises(MemoryError):
+            predictor.set_image(random_image(1000, 1000))  # input_size (1024, 1024)
+    image = random_image(300, 500, seed=1)
+    predictor.set_image(image)
+    expected = expected_embedding(preprocess_image(image)[0])
+    np.testing.assert_allclose(np.asarray(predictor.get_image_embedding()), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(("height", "width"), [(300, 500), (500, 300), (37, 53), (1200, 1800)])

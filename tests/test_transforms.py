@@ -288,6 +288,29 @@ def test_one_scratch_and_buffer_serve_images_of_any_size_in_turn() -> None:
     assert scratch.nbytes == 1501 * 956 * 4
 
 
+def test_a_buffer_told_what_it_holds_clears_only_that_and_matches_a_fresh_one() -> None:
+    # Landscape, portrait, smaller, same size again, larger: each time the padding the
+    # previous image left must end up zero while untouched padding is not rewritten.
+    buffer = np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    written: tuple[int, int] | None = (0, 0)
+    shapes = [(1200, 1800), (1800, 1200), (300, 500), (300, 500), (2000, 1000), (900, 1200)]
+    for index, shape in enumerate(shapes):
+        rgb = np.random.default_rng(index).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+        image_input, written = preprocess_image(rgb, out=buffer, written=written)
+        np.testing.assert_array_equal(image_input, preprocess_image(rgb)[0])
+
+
+def test_the_region_a_buffer_is_said_to_hold_bounds_what_is_cleared() -> None:
+    # Sentinels outside the declared region survive: only the declared region is cleared.
+    buffer = np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    buffer[0, :, 1000, 1000] = 5.0  # outside written=(800, 900): the caller's contract broken
+    buffer[0, :, 700, 100] = 5.0  # inside it, below the new image: must be cleared
+    rgb = np.zeros((600, 1024, 3), dtype=np.uint8)  # input_size (600, 1024)
+    image_input, _ = preprocess_image(rgb, out=buffer, written=(800, 900))
+    assert np.all(image_input[0, :, 700, 100] == 0.0)
+    assert np.all(image_input[0, :, 1000, 1000] == 5.0)
+
+
 def test_scratch_grows_to_the_largest_request_and_hands_out_temporaries_beyond_its_limit() -> None:
     scratch = Scratch(limit=1000)
     small = scratch.take((10, 10, 4))

@@ -86,6 +86,8 @@ class SamPredictor:
         self.trim_memory = True
         self._buffer: NDArray[np.float32] | None = None
         self._scratch = Scratch()
+        # The input_size last written into _buffer (zeros elsewhere); None: unknown.
+        self._written: tuple[int, int] | None = None
         self._embedding: ImageEmbedding | None = None
         # The current embedding in device memory (CUDA), for the decoder; None on CPU.
         self._resident: ort.OrtValue | None = None
@@ -182,7 +184,12 @@ class SamPredictor:
         self.reset_image()
         if self._buffer is None:
             self._buffer = np.zeros((1, 3, 1024, 1024), dtype=np.float32)
-        image_input, input_size = preprocess_image(rgb, out=self._buffer, scratch=self._scratch)
+            self._written = (0, 0)
+        written, self._written = self._written, None  # unknown if preprocessing fails
+        image_input, input_size = preprocess_image(
+            rgb, out=self._buffer, scratch=self._scratch, written=written
+        )
+        self._written = input_size
         embedding, resident = self.model.encode_resident(image_input)
         self._embedding = ImageEmbedding(
             array=embedding,
