@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from edgesam import InvalidImageError
+from edgesam import _transforms as transforms
 from edgesam._transforms import (
     IMAGE_SIZE,
     Scratch,
@@ -375,6 +376,18 @@ def test_phases_run_in_order_on_shared_threads() -> None:
     last_a = max(end for name, _, end in log if name.startswith("a"))
     first_b = min(start for name, start, _ in log if name.startswith("b"))
     assert last_a <= first_b
+
+
+def test_each_worker_is_asked_to_keep_off_the_callers_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[int | None] = []
+    monkeypatch.setattr(transforms, "current_cpu", lambda: 7)
+    monkeypatch.setattr(transforms, "avoid_cpu", asked.append)
+    log: list[tuple[str, float, float]] = []
+    _run_phases([[_recording(log, f"a{i}", 0.001) for i in range(6)]], workers=3)
+    assert asked == [7, 7]  # two workers; the caller's own thread is left alone
+    assert len(log) == 6
 
 
 def test_a_failing_task_stops_the_phases_and_is_raised_on_the_caller() -> None:
