@@ -24,9 +24,10 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import platform
 from collections.abc import Callable
 from pathlib import Path
+
+from edgesam._libc import libc_function
 
 __all__ = ["avoid_cpu", "current_cpu", "physical_cores", "usable_cpus"]
 
@@ -69,17 +70,8 @@ def _core_of(topology: Path) -> str | None:
 
 @functools.cache
 def _sched_getcpu() -> Callable[[], int] | None:
-    if platform.system() != "Linux":
-        return None
-    try:
-        # The process's own symbols include libc's; find_library would run ldconfig.
-        getcpu = ctypes.CDLL(None).sched_getcpu
-    except (OSError, AttributeError):
-        return None
-    getcpu.argtypes = []
-    getcpu.restype = ctypes.c_int
-    function: Callable[[], int] = getcpu
-    return function
+    getcpu: Callable[[], int] | None = libc_function("sched_getcpu", ctypes.c_int)
+    return getcpu
 
 
 def current_cpu() -> int | None:

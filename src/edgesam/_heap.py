@@ -25,6 +25,8 @@ import logging
 import platform
 from collections.abc import Callable
 
+from edgesam._libc import libc_function
+
 __all__ = ["release_free_heap"]
 
 logger = logging.getLogger(__name__)
@@ -34,16 +36,10 @@ logger = logging.getLogger(__name__)
 def _malloc_trim() -> Callable[[int], int] | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
-    try:
-        # The process's own symbols include libc's; find_library would run ldconfig.
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
+    trim: Callable[[int], int] | None = libc_function("malloc_trim", ctypes.c_int, ctypes.c_size_t)
+    if trim is None:
         logger.debug("glibc's malloc_trim is not available; freed heap memory stays resident")
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    function: Callable[[int], int] = trim
-    return function
+    return trim
 
 
 def release_free_heap() -> bool:
