@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgesam import InvalidImageError
+from edgesam import InvalidImageError, _pillow_pixels
 from edgesam import _transforms as transforms
 from edgesam._transforms import (
     IMAGE_SIZE,
@@ -466,3 +466,15 @@ def test_apply_coords_accepts_integers_and_leaves_input_alone() -> None:
     floats = np.array([[10.0, 20.0]], dtype=np.float32)
     apply_coords(floats, (480, 640), (768, 1024))
     np.testing.assert_array_equal(floats, [[10.0, 20.0]])
+
+
+@pytest.mark.parametrize("shape", [(1200, 1800), (1800, 1200), (37, 53)])
+def test_banded_resize_is_bit_identical_when_pillow_pixels_are_copied(
+    shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where Pillow cannot export its memory (older Pillow, images in several blocks),
+    # the bands are read through tobytes instead; the result must not change.
+    monkeypatch.setattr(_pillow_pixels, "_exported_buffer", lambda image, nbytes: None)
+    rgb = np.random.default_rng(sum(shape)).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+    image_input, _ = preprocess_image(rgb)
+    np.testing.assert_array_equal(image_input, _one_pillow_call(rgb))

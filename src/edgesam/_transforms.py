@@ -28,6 +28,9 @@ Speed and memory without changing a bit of the result:
   (``(x - mean) / std`` in float32, straight from uint8): no float64, no
   full-size temporary after the second pass. The image between the passes can
   live in a :class:`Scratch` kept by the caller.
+* Pillow's output bands are read in place (``_pillow_pixels``) rather than
+  through ``tobytes``, whose fresh ``bytes`` blocks (about 8 MB a call) were
+  paged in anew every call and copied under the GIL.
 * A reused buffer gets only its padding re-zeroed, not all 12 MB.
 """
 
@@ -45,6 +48,7 @@ from PIL import Image
 
 from edgesam._cpus import avoid_cpu, current_cpu, usable_cpus
 from edgesam._errors import InvalidImageError
+from edgesam._pillow_pixels import rgbx_pixels
 
 __all__ = [
     "IMAGE_SIZE",
@@ -245,9 +249,7 @@ def _resize_normalised(
     def horizontal(top: int, bottom: int) -> Callable[[], None]:
         def run() -> None:
             band = Image.fromarray(rgb[top:bottom]).resize((new_w, bottom - top), bilinear)
-            rows = np.frombuffer(band.tobytes("raw", "RGBX"), np.uint8).reshape(
-                bottom - top, new_w, 4
-            )
+            rows = rgbx_pixels(band)
             if middle is None:
                 _normalise(rows, planes[:, top:bottom])
             else:
@@ -267,7 +269,7 @@ def _resize_normalised(
             band = Image.frombuffer(
                 "RGBX", (stop - start, height), flat[4 * start :], "raw", "RGBX", stride, 1
             )
-            columns = np.asarray(band.resize((stop - start, new_h), bilinear))
+            columns = rgbx_pixels(band.resize((stop - start, new_h), bilinear))
             _normalise(columns, planes[:, :, start:stop])
 
         return run
