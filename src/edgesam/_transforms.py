@@ -239,7 +239,7 @@ def _resize_normalised(
         return
     bilinear = Image.Resampling.BILINEAR
     if new_w == width or (new_h != height and _may_go_vertical_first(height, width, new_h, new_w)):
-        resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), bilinear))
+        resized = rgbx_pixels(Image.fromarray(rgb).resize((new_w, new_h), bilinear))
         _normalise_rows(resized, planes, workers)
         return
     # Horizontal pass by bands of rows into one RGBX image, then the vertical pass by
