@@ -15,10 +15,10 @@ Speed and memory without changing a bit of the result:
   Pillow releases the GIL while it resamples, so on large images the bands run
   on threads (one per core, at most four; the same threads for both passes,
   each keeping off the caller's core, see ``_run_phases``). Row bands hold
-  about 512 KiB each (each Pillow call costs its own set-up, so fewer bands
-  are faster; 1 MiB bands let RSS creep up) and every image-sized buffer is allocated on the calling
-  thread, so the worker threads' malloc arenas stay small (glibc cannot trim
-  their tops; see ``_heap``). The vertical pass gives each thread one band:
+  about 512 KiB each (each Pillow call has its own set-up, so fewer bands are
+  faster; 1 MiB bands let RSS creep up) and every image-sized buffer is
+  allocated on the calling thread, so the worker threads' malloc arenas stay
+  small (glibc cannot trim their tops; see ``_heap``). The vertical pass gives each thread one band:
   its output is at most 1024x1024 whatever the image, and narrow bands cost
   more to normalise than they save (strided writes into the float planes);
   this keeps about 7 MiB more in the workers' arenas, a constant.
