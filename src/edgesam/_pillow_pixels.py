@@ -67,6 +67,25 @@ _PIXEL_FORMAT: Final = b"+w:4"
 _BYTE_FORMAT: Final = b"C"
 
 
+class _Exported:
+    """``nbytes`` read-only bytes at ``address``, owned by an Arrow export.
+
+    numpy keeps this object as the base of the array made from it, and this
+    object keeps the export's capsules, which release the export (and with it
+    Pillow's hold on its memory) when collected. (A ctypes array type per size
+    would do the same, but ctypes caches every array type it makes.)
+    """
+
+    def __init__(self, address: int, nbytes: int, *capsules: object) -> None:
+        self.__array_interface__ = {
+            "version": 3,
+            "shape": (nbytes,),
+            "typestr": "|u1",
+            "data": (address, True),
+        }
+        self._capsules = capsules
+
+
 def _exported_buffer(image: Image.Image, nbytes: int) -> NDArray[np.uint8] | None:
     export = getattr(image, "__arrow_c_array__", None)
     if export is None:
@@ -87,12 +106,7 @@ def _exported_buffer(image: Image.Image, nbytes: int) -> NDArray[np.uint8] | Non
     address = child.buffers[1]
     if not address:
         return None
-    memory = (ctypes.c_uint8 * nbytes).from_address(address)
-    # The capsules release the export (and Pillow's hold on its memory) when
-    # collected; the view's base chain keeps them alive for as long as it lives.
-    memory._edgesam_export = (schema_capsule, array_capsule)  # type: ignore[attr-defined]
-    view = np.frombuffer(memoryview(memory), dtype=np.uint8)
-    view.flags.writeable = False
+    view: NDArray[np.uint8] = np.asarray(_Exported(address, nbytes, schema_capsule, array_capsule))
     return view
 
 
