@@ -9,7 +9,7 @@ import pytest
 
 import edgesam._heap as heap
 import edgesam._predictor as predictor_module
-from edgesam import EdgeSam, SamPredictor
+from edgesam import EdgeSam, InvalidImageError, SamPredictor
 
 glibc_only = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
@@ -64,3 +64,31 @@ def test_set_image_trims_only_when_asked(
     for size in (40, 60):
         predictor.set_image(np.zeros((size, size + 10, 3), dtype=np.uint8))
     assert len(calls) == (2 if trim_memory else 0)
+
+
+def test_set_image_trims_only_after_a_change_of_image_size(
+    tiny_model: EdgeSam, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A same-sized image reuses the blocks the previous call freed: nothing to trim.
+    calls: list[None] = []
+    monkeypatch.setattr(predictor_module, "release_free_heap", lambda: calls.append(None))
+    predictor = SamPredictor(tiny_model)
+    trimmed = []
+    for height, width in [(40, 50), (40, 50), (40, 50), (50, 40), (40, 50), (40, 50)]:
+        before = len(calls)
+        predictor.set_image(np.zeros((height, width, 3), dtype=np.uint8))
+        trimmed.append(len(calls) - before)
+    assert trimmed == [1, 0, 0, 1, 1, 0]
+
+
+def test_a_failed_set_image_does_not_count_as_the_previous_size(
+    tiny_model: EdgeSam, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[None] = []
+    monkeypatch.setattr(predictor_module, "release_free_heap", lambda: calls.append(None))
+    predictor = SamPredictor(tiny_model)
+    predictor.set_image(np.zeros((40, 50, 3), dtype=np.uint8))
+    with pytest.raises(InvalidImageError):
+        predictor.set_image(np.zeros((1, 5000, 3), dtype=np.uint8))  # too elongated
+    predictor.set_image(np.zeros((40, 50, 3), dtype=np.uint8))
+    assert len(calls) == 1

@@ -10,7 +10,9 @@ session"). ``malloc_trim(0)`` returns every free page to the OS without
 changing any allocator setting; it took about a millisecond after a
 ``set_image`` here (1.3 ms median), and the next call's temporaries are paged
 in again (a few ms; the largest, the image between the two resize passes, is
-kept in a ``_transforms.Scratch`` instead). It cannot shrink the top of another
+kept in a ``_transforms.Scratch`` instead). The predictor therefore trims only
+after an image whose size differs from the previous one's: a same-sized image
+reuses the blocks the previous call freed. It cannot shrink the top of another
 thread's arena, which is why preprocessing keeps its worker threads'
 temporaries small and bounded (``_transforms``).
 
