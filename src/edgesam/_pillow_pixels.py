@@ -58,9 +58,11 @@ _ArrowArray._fields_ = [
     ("private_data", ctypes.c_void_p),
 ]
 
-_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-_capsule_pointer.restype = ctypes.c_void_p
-_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+# A prototype of our own, rather than setting argtypes on the shared
+# ctypes.pythonapi.PyCapsule_GetPointer that other code may also configure.
+_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi)
+)
 
 # Pillow's export of a 4-byte-per-pixel image: a fixed-size list of 4, of uint8.
 _PIXEL_FORMAT: Final = b"+w:4"
@@ -87,6 +89,7 @@ class _Exported:
 
 
 def _exported_buffer(image: Image.Image, nbytes: int) -> NDArray[np.uint8] | None:
+    """The image's ``nbytes`` of 4-byte pixels in place, or None where Pillow cannot export them."""
     export = getattr(image, "__arrow_c_array__", None)
     if export is None:
         return None
