@@ -18,10 +18,10 @@ Speed and memory without changing a bit of the result:
   about 512 KiB each (each Pillow call has its own set-up, so fewer bands are
   faster; 1 MiB bands let RSS creep up) and every image-sized buffer is
   allocated on the calling thread, so the worker threads' malloc arenas stay
-  small (glibc cannot trim their tops; see ``_heap``). The vertical pass gives each thread one band:
-  its output is at most 1024x1024 whatever the image, and narrow bands cost
-  more to normalise than they save (strided writes into the float planes);
-  this keeps about 7 MiB more in the workers' arenas, a constant.
+  small (glibc cannot trim their tops; see ``_heap``). The vertical pass
+  gives each thread one band: its output is at most 1024x1024 whatever the
+  image, and narrow bands cost more to normalise than they save (strided
+  writes into the float planes).
 * Pillow 13 runs the vertical pass first when the height shrinks by more than
   twice as many pixels as the width; those shapes take one Pillow call.
 * Each column band of the vertical pass is normalised into the float32 planes
