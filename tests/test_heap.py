@@ -52,43 +52,45 @@ def test_release_free_heap_is_a_no_op_elsewhere(monkeypatch: pytest.MonkeyPatch)
         heap._malloc_trim.cache_clear()
 
 
-@pytest.mark.parametrize("trim_memory", [True, False])
-def test_set_image_trims_only_when_asked(
-    tiny_model: EdgeSam, monkeypatch: pytest.MonkeyPatch, trim_memory: bool
-) -> None:
+@pytest.fixture
+def trims(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """One entry per heap trim that set_image asks for."""
     calls: list[None] = []
     monkeypatch.setattr(predictor_module, "release_free_heap", lambda: calls.append(None))
+    return calls
+
+
+@pytest.mark.parametrize("trim_memory", [True, False])
+def test_set_image_trims_only_when_asked(
+    tiny_model: EdgeSam, trims: list[None], trim_memory: bool
+) -> None:
     predictor = SamPredictor(tiny_model)
     assert predictor.trim_memory is True  # the default
     predictor.trim_memory = trim_memory
     for size in (40, 60):
         predictor.set_image(np.zeros((size, size + 10, 3), dtype=np.uint8))
-    assert len(calls) == (2 if trim_memory else 0)
+    assert len(trims) == (2 if trim_memory else 0)
 
 
 def test_set_image_trims_only_after_a_change_of_image_size(
-    tiny_model: EdgeSam, monkeypatch: pytest.MonkeyPatch
+    tiny_model: EdgeSam, trims: list[None]
 ) -> None:
     # A same-sized image reuses the blocks the previous call freed: nothing to trim.
-    calls: list[None] = []
-    monkeypatch.setattr(predictor_module, "release_free_heap", lambda: calls.append(None))
     predictor = SamPredictor(tiny_model)
     trimmed = []
     for height, width in [(40, 50), (40, 50), (40, 50), (50, 40), (40, 50), (40, 50)]:
-        before = len(calls)
+        before = len(trims)
         predictor.set_image(np.zeros((height, width, 3), dtype=np.uint8))
-        trimmed.append(len(calls) - before)
+        trimmed.append(len(trims) - before)
     assert trimmed == [1, 0, 0, 1, 1, 0]
 
 
 def test_a_failed_set_image_does_not_count_as_the_previous_size(
-    tiny_model: EdgeSam, monkeypatch: pytest.MonkeyPatch
+    tiny_model: EdgeSam, trims: list[None]
 ) -> None:
-    calls: list[None] = []
-    monkeypatch.setattr(predictor_module, "release_free_heap", lambda: calls.append(None))
     predictor = SamPredictor(tiny_model)
     predictor.set_image(np.zeros((40, 50, 3), dtype=np.uint8))
     with pytest.raises(InvalidImageError):
         predictor.set_image(np.zeros((1, 5000, 3), dtype=np.uint8))  # too elongated
     predictor.set_image(np.zeros((40, 50, 3), dtype=np.uint8))
-    assert len(calls) == 1
+    assert len(trims) == 1
