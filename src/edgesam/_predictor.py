@@ -195,22 +195,22 @@ class SamPredictor:
             rgb, out=self._buffer, scratch=self._scratch, written=written
         )
         self._written = input_size
+        original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
         embedding, resident = self.model.encode_resident(image_input)
         self._embedding = ImageEmbedding(
             array=embedding,
-            original_size=(int(rgb.shape[0]), int(rgb.shape[1])),
+            original_size=original_size,
             input_size=input_size,
             model_name=self.model.name,
             fingerprint=self.model.fingerprint,
         )
         self._resident = resident
-        size = (int(rgb.shape[0]), int(rgb.shape[1]))
         # After a same-sized image the heap holds free blocks of exactly the sizes
         # this call needed, and reuses them; handing them back would only make the
         # next call page them in again.
-        if self.trim_memory and size != self._last_size:
+        if self.trim_memory and original_size != self._last_size:
             release_free_heap()
-        self._last_size = size
+        self._last_size = original_size
 
     def get_image_embedding(self) -> ImageEmbedding:
         """The current image's embedding, with its sizes and model fingerprint.
