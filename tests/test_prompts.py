@@ -218,7 +218,11 @@ def test_batch_sizes_must_agree(prompts: dict[str, object], detail: str) -> None
 
 
 def _check_float32(batch: PromptBatch) -> None:
-    for array in (batch.point_coords, batch.point_labels, batch.boxes, batch.mask_input):
+    """Coordinates stay float64 until they are scaled; labels and masks are float32."""
+    for array in (batch.point_coords, batch.boxes):
+        if array is not None:
+            assert array.dtype == np.float64
+    for array in (batch.point_labels, batch.mask_input):
         if array is not None:
             assert array.dtype == np.float32
 
@@ -385,6 +389,17 @@ def test_points_then_box_corners_and_no_padding() -> None:
         rtol=1e-6,
     )
     np.testing.assert_array_equal(encoded.point_labels, [[0.0, 1.0, 2.0, 3.0]])
+
+
+def test_fractional_float64_coordinates_are_rounded_once_after_scaling() -> None:
+    # segment_anything scales the caller's float64 values, then converts to float32.
+    coords = np.array([[123.456789012345, 0.1], [1799.999999, 1199.7]])
+    box = np.array([0.3, 0.7, 1000.123456789, 999.987654321])
+    prompts = validate_prompts(point_coords=coords, point_labels=[1, 0], box=box)
+    encoded = encode_prompts(prompts, ORIGINAL, INPUT)
+    scale = np.array([INPUT[1] / ORIGINAL[1], INPUT[0] / ORIGINAL[0]])
+    expected = np.concatenate([coords, box.reshape(2, 2)]) * scale
+    np.testing.assert_array_equal(encoded.point_coords[0], expected.astype(np.float32))
 
 
 def test_portrait_scaling() -> None:

@@ -468,6 +468,29 @@ def test_apply_coords_accepts_integers_and_leaves_input_alone() -> None:
     np.testing.assert_array_equal(floats, [[10.0, 20.0]])
 
 
+@pytest.mark.parametrize(
+    ("original_size", "input_size"),
+    [((1200, 1800), (683, 1024)), ((1800, 1200), (1024, 683)), ((37, 53), (715, 1024))],
+)
+def test_apply_coords_scales_in_float64_like_segment_anything(
+    original_size: tuple[int, int], input_size: tuple[int, int]
+) -> None:
+    # ResizeLongestSide.apply_coords: coords.astype(float) * (new_w / old_w), then the
+    # predictor's torch.as_tensor(..., dtype=torch.float): one rounding to float32.
+    rng = np.random.default_rng(0)
+    height, width = original_size
+    coords = rng.uniform(0, 1, size=(500, 2)) * [width, height]
+    coords[:250] = np.round(coords[:250])  # whole pixels, and fractional ones
+    expected = coords.copy()
+    expected[:, 0] = expected[:, 0] * (input_size[1] / width)
+    expected[:, 1] = expected[:, 1] * (input_size[0] / height)
+    expected = expected.astype(np.float32)
+    np.testing.assert_array_equal(apply_coords(coords, original_size, input_size), expected)
+    # The check has teeth: rounding to float32 before scaling lands elsewhere.
+    scale = np.array([input_size[1] / width, input_size[0] / height], dtype=np.float32)
+    assert np.any(coords.astype(np.float32) * scale != expected)
+
+
 @pytest.mark.parametrize("shape", [(1200, 1800), (1800, 1200), (37, 53)])
 def test_banded_resize_is_bit_identical_when_pillow_pixels_are_copied(
     shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch

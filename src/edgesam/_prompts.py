@@ -38,19 +38,22 @@ MASK_INPUT_SIZE = 256
 class PromptBatch:
     """Validated prompts in original-image pixels, always with a leading batch axis.
 
+    Coordinates stay float64 (the caller's integers and floats convert exactly)
+    until :func:`encode_prompts` scales them, as segment_anything does.
+
     Attributes
     ----------
-    point_coords : ndarray of float32, shape (B, N, 2), or None
+    point_coords : ndarray of float64, shape (B, N, 2), or None
     point_labels : ndarray of float32, shape (B, N), or None
-    boxes : ndarray of float32, shape (B, 4), XYXY, or None
+    boxes : ndarray of float64, shape (B, 4), XYXY, or None
     mask_input : ndarray of float32, shape (B, 1, 256, 256), or None
     batched : bool
         Whether the caller passed batched prompts (outputs keep the batch axis).
     """
 
-    point_coords: NDArray[np.float32] | None
+    point_coords: NDArray[np.float64] | None
     point_labels: NDArray[np.float32] | None
-    boxes: NDArray[np.float32] | None
+    boxes: NDArray[np.float64] | None
     mask_input: NDArray[np.float32] | None
     batched: bool
 
@@ -78,6 +81,10 @@ class DecoderPrompts:
 
 
 def _as_float_array(value: object, name: str) -> NDArray[np.float32]:
+    return _as_float64_array(value, name).astype(np.float32)
+
+
+def _as_float64_array(value: object, name: str) -> NDArray[np.float64]:
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as err:
@@ -89,9 +96,10 @@ def _as_float_array(value: object, name: str) -> NDArray[np.float32]:
             f"{name} must hold integers or floats: got dtype {array.dtype}"
             + (" (ragged nested lists?)" if array.dtype == object else "")
         )
+    result = array.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        result = array.astype(np.float32)
-    if not np.all(np.isfinite(result)):
+        in_range = np.all(np.isfinite(result.astype(np.float32)))
+    if not in_range:
         raise InvalidPromptError(
             f"{name} must be finite float32 values: it contains NaN, infinity or a value "
             "beyond float32's range"
@@ -101,7 +109,7 @@ def _as_float_array(value: object, name: str) -> NDArray[np.float32]:
 
 def _points(
     point_coords: object, point_labels: object, force_batch: bool
-) -> tuple[NDArray[np.float32] | None, NDArray[np.float32] | None, bool]:
+) -> tuple[NDArray[np.float64] | None, NDArray[np.float32] | None, bool]:
     if point_coords is None and point_labels is None:
         return None, None, False
     if point_coords is None:
@@ -112,7 +120,7 @@ def _points(
         raise InvalidPromptError(
             "point_coords needs point_labels (1 = foreground, 0 = background), one per point"
         )
-    coords = _as_float_array(point_coords, "point_coords")
+    coords = _as_float64_array(point_coords, "point_coords")
     labels = _as_float_array(point_labels, "point_labels")
     coords_shape, labels_shape = coords.shape, labels.shape
     if coords.ndim == 1 and coords.shape == (2,):
@@ -144,10 +152,10 @@ def _points(
     return coords, labels, batched
 
 
-def _boxes(box: object) -> tuple[NDArray[np.float32] | None, bool]:
+def _boxes(box: object) -> tuple[NDArray[np.float64] | None, bool]:
     if box is None:
         return None, False
-    boxes = _as_float_array(box, "box")
+    boxes = _as_float64_array(box, "box")
     given_shape = boxes.shape
     # (4,) and segment_anything's habitual (1, 4) are one prompt; (B, 4) with B > 1 a batch.
     batched = boxes.ndim == 2 and boxes.shape[0] > 1

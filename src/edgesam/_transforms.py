@@ -42,6 +42,7 @@ import math
 import threading
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -330,10 +331,17 @@ def preprocess_image(
 
 
 def apply_coords(
-    coords: NDArray[np.float32], original_size: tuple[int, int], input_size: tuple[int, int]
+    coords: NDArray[np.floating[Any]],
+    original_size: tuple[int, int],
+    input_size: tuple[int, int],
 ) -> NDArray[np.float32]:
-    """Scale ``(..., 2)`` (x, y) coordinates from original pixels into the 1024 frame."""
+    """Scale ``(..., 2)`` (x, y) coordinates from original pixels into the 1024 frame.
+
+    In float64, rounded to float32 once at the end, as segment_anything's
+    ``ResizeLongestSide.apply_coords`` and the predictor's tensor conversion
+    do; scaling in float32 moves a third of the points by up to 1e-4 pixel.
+    """
     height, width = original_size
     new_h, new_w = input_size
-    scale = np.array([new_w / width, new_h / height], dtype=np.float32)
-    return (coords.astype(np.float32, copy=False) * scale).astype(np.float32, copy=False)
+    scale = np.array([new_w / width, new_h / height], dtype=np.float64)
+    return (coords.astype(np.float64, copy=False) * scale).astype(np.float32)

@@ -317,7 +317,7 @@ class SamAutomaticMaskGenerator:
         """Scores (B, 3) and low-res logits (B, 3, 256, 256) of one click per point."""
         count = points.shape[0]
         scores, low_res = self.predictor.predict_low_res(
-            points[:, None, :].astype(np.float32),
+            points[:, None, :],  # float64: scaled into the 1024 frame before rounding
             np.ones((count, 1), dtype=np.float32),
             multimask_output=True,
             use_stability_score=self.use_stability_score,
