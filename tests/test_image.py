@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from edgesam import InvalidImageError, InvalidInputError
 from edgesam._image import load_rgb
@@ -186,6 +186,21 @@ def test_pil_images_with_fewer_than_two_pixels_are_refused(
         load_rgb(Image.new(mode, size))
 
 
+@pytest.mark.parametrize(
+    ("mode", "hint"), [("I;16", "/ 257"), ("I;16B", "/ 257"), ("I", "/ 257"), ("F", "\\* 255")]
+)
+def test_pil_images_wider_than_8_bits_are_refused(mode: str, hint: str) -> None:
+    # convert("RGB") would clip them: 16-bit photos come out nearly white, [0, 1] floats black
+    with pytest.raises(InvalidImageError, match=rf"mode '{re.escape(mode)}'.*{hint}"):
+        load_rgb(Image.new(mode, (4, 3)))
+
+
+def test_pil_mode_without_an_rgb_conversion_is_an_invalid_image() -> None:
+    with pytest.raises(InvalidImageError, match="mode 'La' cannot be converted") as info:
+        load_rgb(Image.new("La", (4, 3)))
+    assert isinstance(info.value.__cause__, ValueError)
+
+
 # -- paths ---------------------------------------------------------------------------------
 
 
@@ -244,3 +259,40 @@ def test_truncated_png(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(InvalidImageError, match="could not be read"):
         load_rgb(path)
+
+
+def test_16_bit_png_path_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16)).save(path)
+    with pytest.raises(InvalidImageError, match="wider than 8 bits"):
+        load_rgb(path)
+
+
+@pytest.mark.parametrize(("orientation", "upright"), [(1, (48, 64)), (6, (64, 48)), (8, (64, 48))])
+def test_path_is_read_upright_by_its_exif_orientation(
+    tmp_path: Path, orientation: int, upright: tuple[int, int]
+) -> None:
+    # A phone photo stored 64 wide, 48 high, tagged "rotate 90": viewers show it 48x64.
+    stored = np.zeros((48, 64, 3), dtype=np.uint8)
+    stored[:, :8] = 255  # a white band on the stored image's left edge
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "photo.png"
+    Image.fromarray(stored, mode="RGB").save(path, exif=exif)
+    result = load_rgb(path)
+    assert result.shape[:2] == upright
+    with Image.open(path) as opened:
+        expected = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    np.testing.assert_array_equal(result, expected)
+    if orientation == 6:  # rotated 90 degrees clockwise for display: left edge on top
+        assert result[:8].min() == 255
+        assert result[8:].max() == 0
+
+
+def test_pil_image_itself_is_not_rotated() -> None:
+    # The caller's own PIL image keeps the caller's pixel coordinates.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image = Image.fromarray(np.zeros((48, 64, 3), dtype=np.uint8), mode="RGB")
+    image.info["exif"] = exif.tobytes()
+    assert load_rgb(image).shape == (48, 64, 3)

@@ -84,10 +84,32 @@ def test_point_labels_count_mismatch(coords: object, labels: object) -> None:
     _refused("point_labels must have one entry per point", point_coords=coords, point_labels=labels)
 
 
-@pytest.mark.parametrize("label", [2, -1, 0.5, 3])
-def test_point_labels_other_than_0_and_1(label: float) -> None:
+@pytest.mark.parametrize("label", [2, -2, 0.5, 3])
+def test_point_labels_other_than_0_1_and_padding(label: float) -> None:
     error = _refused("point_labels must be 1", point_coords=[[1, 2]], point_labels=[label])
     assert repr(float(label)) in str(error)
+
+
+def test_padding_points_even_out_batched_sets() -> None:
+    # segment_anything's convention: -1 marks a point the decoder ignores
+    batch = validate_prompts(
+        point_coords=[[[10, 20], [30, 40]], [[50, 60], [0, 0]]], point_labels=[[1, 0], [1, -1]]
+    )
+    assert batch.point_labels is not None
+    np.testing.assert_array_equal(batch.point_labels, [[1, 0], [1, -1]])
+    encoded = encode_prompts(batch, (1200, 1800), (683, 1024))
+    np.testing.assert_array_equal(encoded.point_labels, [[1, 0, -1], [1, -1, -1]])
+
+
+def test_a_set_of_padding_points_alone_is_not_a_prompt() -> None:
+    _refused(
+        "prompt set 1 has only padding points",
+        point_coords=[[[10, 20]], [[0, 0]]],
+        point_labels=[[1], [-1]],
+    )
+    # with a box, padding points are harmless
+    batch = validate_prompts(point_coords=[[0, 0]], point_labels=[-1], box=[1, 2, 3, 4])
+    assert batch.size == 1
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

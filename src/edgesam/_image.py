@@ -1,9 +1,11 @@
 """Accept an image from the caller and turn it into an HxWx3 uint8 RGB array.
 
 Accepted: a numpy array (HxWx3 RGB or BGR, HxWx4 with alpha, HxW or HxWx1
-grayscale; uint8), a ``PIL.Image.Image`` of any mode, or a path to an image file.
-Grayscale is expanded to three equal channels and alpha is dropped (the model
-was trained on opaque RGB photos); everything else is refused with a message.
+grayscale; uint8), a ``PIL.Image.Image`` of any 8-bit mode, or a path to an
+image file. Grayscale is expanded to three equal channels and alpha is dropped
+(the model was trained on opaque RGB photos); everything else is refused with
+a message. A file is turned upright by its EXIF orientation, as photo viewers,
+``cv2.imread`` and ``transformers.image_utils.load_image`` show it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edgesam._errors import InvalidImageError, InvalidInputError
 
 __all__ = ["ImageFormat", "ImageLike", "load_rgb"]
 
 logger = logging.getLogger(__name__)
+
+# Modes whose samples are wider than 8 bits: Pillow's convert("RGB") clips them to
+# 255 instead of scaling (a 16-bit PNG comes out nearly white, floats in [0, 1] black).
+_WIDE_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")
 
 ImageFormat = Literal["RGB", "BGR"]
 ImageLike = NDArray[np.uint8] | Image.Image | str | os.PathLike[str]
@@ -34,7 +40,8 @@ def load_rgb(image: object, image_format: str = "RGB") -> NDArray[np.uint8]:
     ----------
     image : ndarray, PIL.Image.Image, str or os.PathLike
         The picture. Arrays must be uint8, HxWx3 (or HxW / HxWx1 grayscale,
-        HxWx4 with alpha, which is dropped).
+        HxWx4 with alpha, which is dropped). PIL images must have 8-bit
+        samples. Files are read upright (EXIF orientation applied).
     image_format : {"RGB", "BGR"}
         Channel order of an array ``image``. Ignored for PIL images and paths,
         which are always read as RGB.
@@ -72,8 +79,8 @@ def _open(path: Path) -> Image.Image:
     try:
         with Image.open(path) as opened:
             opened.load()
-            copied: Image.Image = opened.copy()
-            return copied
+            upright: Image.Image = ImageOps.exif_transpose(opened)
+            return upright
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise InvalidImageError(
             f"image file {str(path)!r} could not be read as an image ({err}); "
@@ -82,9 +89,25 @@ def _open(path: Path) -> Image.Image:
 
 
 def _from_pil(image: Image.Image) -> NDArray[np.uint8]:
+    if image.mode in _WIDE_MODES:
+        example = (
+            "(np.asarray(image) * 255).round().astype(np.uint8) for floats in [0, 1]"
+            if image.mode == "F"
+            else "(np.asarray(image) / 257).round().astype(np.uint8) for 16-bit data"
+        )
+        raise InvalidImageError(
+            f"image is a PIL image of mode {image.mode!r}, with samples wider than 8 bits, "
+            f"which converting to RGB would clip at 255: scale it to 0..255 first, e.g. {example}"
+        )
     if image.mode != "RGB":
         logger.debug("converting a PIL image of mode %s to RGB", image.mode)
-        image = image.convert("RGB")
+        try:
+            image = image.convert("RGB")
+        except (ValueError, OSError) as err:
+            raise InvalidImageError(
+                f"a PIL image of mode {image.mode!r} cannot be converted to RGB ({err}); "
+                "convert it to 'RGB' or 'L' yourself first"
+            ) from err
     return np.asarray(image, dtype=np.uint8)
 
 

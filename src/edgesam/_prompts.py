@@ -143,11 +143,11 @@ def _points(
             f"{coords.shape[1]} points per set in {coords.shape[0]} set(s) and labels of "
             f"shape {labels_shape}"
         )
-    bad = ~np.isin(labels, (0.0, 1.0))
+    bad = ~np.isin(labels, (0.0, 1.0, LABEL_PADDING))
     if np.any(bad):
         raise InvalidPromptError(
-            "point_labels must be 1 (foreground) or 0 (background): got "
-            f"{sorted(set(labels[bad].tolist()))}"
+            "point_labels must be 1 (foreground) or 0 (background), or -1 for a padding "
+            f"point that the decoder ignores: got {sorted(set(labels[bad].tolist()))}"
         )
     return coords, labels, batched
 
@@ -214,6 +214,13 @@ def validate_prompts(
             "predict needs a prompt: point_coords with point_labels, a box, or both "
             "(mask_input alone is not enough for the EdgeSAM decoder)"
         )
+    if labels is not None and boxes is None:
+        empty = np.all(labels == LABEL_PADDING, axis=1)
+        if np.any(empty):
+            raise InvalidPromptError(
+                f"prompt set {int(np.argmax(empty))} has only padding points (label -1) and "
+                "no box: give it at least one point labelled 1 or 0"
+            )
     sizes = {
         name: int(array.shape[0])
         for name, array in (("point_coords", coords), ("box", boxes), ("mask_input", mask))
