@@ -8,8 +8,9 @@ Usage::
 
 Each click is added to the previous ones, and the best mask so far is passed as
 ``mask_input``, as in segment_anything's interactive tools. With the official
-decoder, mask input uses a few weights from the model's ``.pth`` checkpoint,
-downloaded on first use (or given with --checkpoint).
+decoder, mask input uses a few weights from the model's ``.pth`` checkpoint:
+downloaded on first use with the official weights, and needed as --checkpoint
+with local --encoder/--decoder files.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def main() -> None:
     parser.add_argument("--decoder")
     parser.add_argument("--checkpoint")
     args = parser.parse_args()
+    if bool(args.encoder) != bool(args.decoder):
+        parser.error("--encoder and --decoder go together")
+    if args.encoder and not args.checkpoint and len(args.clicks) > 1:
+        parser.error(
+            "--checkpoint (the model's .pth) is needed with --encoder/--decoder: "
+            "from the second click on, mask input reads weights from it"
+        )
 
     if args.encoder and args.decoder:
         predictor = SamPredictor.from_files(args.encoder, args.decoder, checkpoint=args.checkpoint)

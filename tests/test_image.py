@@ -296,3 +296,14 @@ def test_pil_image_itself_is_not_rotated() -> None:
     image = Image.fromarray(np.zeros((48, 64, 3), dtype=np.uint8), mode="RGB")
     image.info["exif"] = exif.tobytes()
     assert load_rgb(image).shape == (48, 64, 3)
+
+
+def test_decompression_bomb_is_an_invalid_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "huge.png"
+    Image.fromarray(np.zeros((40, 50, 3), dtype=np.uint8), mode="RGB").save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 2000 px is over twice the limit
+    with pytest.raises(InvalidImageError, match="MAX_IMAGE_PIXELS") as info:
+        load_rgb(path)
+    assert isinstance(info.value.__cause__, Image.DecompressionBombError)

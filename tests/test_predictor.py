@@ -251,6 +251,25 @@ def test_num_multimask_outputs_validated(predictor: SamPredictor, bad: object) -
         predictor.predict([[1, 1]], [1], num_multimask_outputs=bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("flag", ["multimask_output", "return_logits", "use_stability_score"])
+@pytest.mark.parametrize("bad", ["False", "no", None, 2, 0.0])
+def test_flags_must_be_booleans(predictor: SamPredictor, flag: str, bad: object) -> None:
+    # A string such as "False" is truthy: taken as given it would flip the choice.
+    predictor.set_image(random_image(30, 40))
+    with pytest.raises(InvalidInputError, match=f"{flag} must be True or False"):
+        predictor.predict([[1, 1]], [1], **{flag: bad})  # type: ignore[arg-type]
+
+
+def test_flags_take_numpy_booleans_and_0_or_1(predictor: SamPredictor) -> None:
+    predictor.set_image(random_image(30, 40))
+    masks, _, _ = predictor.predict([[1, 1]], [1], multimask_output=np.bool_(False))
+    assert masks.shape == (1, 30, 40)
+    logits, _, _ = predictor.predict([[1, 1]], [1], return_logits=1)
+    assert logits.dtype == np.float32
+    with pytest.raises(InvalidInputError, match="return_logits must be True or False"):
+        predictor.upsample(np.zeros((256, 256), np.float32), return_logits="yes")  # type: ignore[arg-type]
+
+
 def test_bad_prompt_is_package_error(predictor: SamPredictor) -> None:
     predictor.set_image(random_image(30, 40))
     with pytest.raises(InvalidPromptError, match="point_labels"):

@@ -122,6 +122,15 @@ def test_non_finite_values(bad: float) -> None:
     _refused("mask_input must be finite", box=[0, 0, 5, 5], mask_input=mask)
 
 
+@pytest.mark.parametrize("value", [3e38, -2e6])
+def test_mask_input_beyond_any_logit_is_refused(value: float) -> None:
+    mask = MASK.copy()
+    mask[0, 7, 9] = value
+    _refused("mask_input must be low-resolution logits", box=[0, 0, 5, 5], mask_input=mask)
+    mask[0, 7, 9] = 999_999.0
+    assert validate_prompts(box=[0, 0, 5, 5], mask_input=mask).mask_input is not None
+
+
 def test_coordinates_too_large_for_float32_are_refused() -> None:
     _refused("point_coords must be finite", point_coords=[[1e300, 2.0]], point_labels=[1])
 

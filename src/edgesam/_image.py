@@ -81,6 +81,12 @@ def _open(path: Path) -> Image.Image:
             opened.load()
             upright: Image.Image = ImageOps.exif_transpose(opened)
             return upright
+    except Image.DecompressionBombError as err:
+        raise InvalidImageError(
+            f"image file {str(path)!r} is larger than Pillow's safety limit for untrusted "
+            f"files ({err}); if you trust it, raise PIL.Image.MAX_IMAGE_PIXELS first, or "
+            "downscale it: EdgeSAM sees every image at 1024 pixels on the long side"
+        ) from err
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise InvalidImageError(
             f"image file {str(path)!r} could not be read as an image ({err}); "

@@ -37,6 +37,15 @@ LowResPrediction = tuple[NDArray[np.float32], NDArray[np.float32]]
 _OUTPUTS = {1: (0,), 3: (1, 2, 3), 4: (0, 1, 2, 3)}
 
 
+def _flag(value: object, name: str) -> bool:
+    """``value`` as a bool, refusing look-alikes such as the string ``"False"`` (truthy)."""
+    if isinstance(value, (bool, np.bool_)) or (
+        isinstance(value, (int, np.integer)) and value in (0, 1)
+    ):
+        return bool(value)
+    raise InvalidInputError(f"{name} must be True or False: got {value!r}")
+
+
 def _output_indices(multimask_output: bool, num_multimask_outputs: int | None) -> tuple[int, ...]:
     if num_multimask_outputs is None:
         return _OUTPUTS[3] if multimask_output else _OUTPUTS[1]
@@ -445,6 +454,8 @@ class SamPredictor:
         num_multimask_outputs: int | None,
         use_stability_score: bool,
     ) -> LowResPrediction:
+        multimask_output = _flag(multimask_output, "multimask_output")
+        use_stability_score = _flag(use_stability_score, "use_stability_score")
         outputs = list(_output_indices(multimask_output, num_multimask_outputs))
         decoder_prompts = encode_prompts(prompts, embedding.original_size, embedding.input_size)
         scores, low_res = self.model.decode(
@@ -462,7 +473,7 @@ class SamPredictor:
     def _upsample(
         low_res: NDArray[np.float32], embedding: ImageEmbedding, return_logits: bool
     ) -> NDArray[np.bool_] | NDArray[np.float32]:
-        if return_logits:
+        if _flag(return_logits, "return_logits"):
             return upsample_logits(low_res, embedding.original_size, embedding.input_size)
         return upsample_masks(low_res, embedding.original_size, embedding.input_size)
 
@@ -475,6 +486,7 @@ class SamPredictor:
         use_stability_score: bool,
     ) -> Prediction:
         embedding = self._require_embedding("predict")
+        return_logits = _flag(return_logits, "return_logits")
         scores, low_res = self._decode(
             embedding, prompts, multimask_output, num_multimask_outputs, use_stability_score
         )

@@ -32,6 +32,9 @@ LABEL_PADDING = -1.0
 LABEL_BOX_TOP_LEFT = 2.0
 LABEL_BOX_BOTTOM_RIGHT = 3.0
 MASK_INPUT_SIZE = 256
+# The mask encoder's LayerNorms square their inputs: logits near 1e19 overflow
+# float32 there. Real logits are within a few hundred.
+MASK_INPUT_LIMIT = 1e6
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,13 @@ def _mask(mask_input: object) -> tuple[NDArray[np.float32] | None, bool]:
     if mask_input is None:
         return None, False
     mask = _as_float_array(mask_input, "mask_input")
+    largest = float(np.abs(mask).max()) if mask.size else 0.0
+    if largest > MASK_INPUT_LIMIT:
+        raise InvalidPromptError(
+            "mask_input must be low-resolution logits such as a previous call's "
+            f"low_res_logits (tens, at most hundreds): got a value of {largest:.3g}, beyond "
+            f"{MASK_INPUT_LIMIT:.0e}, which would overflow float32 in the mask encoder"
+        )
     size = MASK_INPUT_SIZE
     if mask.shape == (1, size, size):
         return mask[None], False
