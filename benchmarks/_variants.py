@@ -5,7 +5,8 @@ real architecture and cost with random weights. The int8 and fp16 encoders and
 the "full" decoder (batch axis and mask input) are exported once with
 :func:`edgesam.export.export_onnx` from ``edge_sam_random.pth`` into a cache
 folder (``benchmarks/results/models/``, gitignored) and reused while the
-checkpoint and the exporter's manifest are unchanged.
+checkpoint and the exporter's code are unchanged (a digest of
+``edgesam/export``'s sources is kept beside the files).
 
 The int8 encoder is calibrated on crops, flips and resizes of the reference
 images (:func:`benchmarks._child.varied_images`, a different seed from the
@@ -14,6 +15,8 @@ RSS run), not on the reference images themselves, which the IoU check uses.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import logging
 import time
@@ -28,6 +31,18 @@ logger = logging.getLogger(__name__)
 CALIBRATION_IMAGES = 16
 _EXPORT_NAME = "edge_sam_random"
 _KEYS = {"int8": "int8_encoder", "fp16": "fp16_encoder", "full": "full_decoder"}
+_DIGEST_FILE = "exporter.sha256"
+
+
+def exporter_digest() -> str:
+    """sha256 over the source files of ``edgesam.export``, without importing it (or torch)."""
+    spec = importlib.util.find_spec("edgesam.export")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -72,14 +87,18 @@ def _official(reference: Path) -> ModelVariant:
 def _cached(cache: Path, names: list[str], checkpoint: Path | None) -> dict[str, Path] | None:
     """The cached files for ``names`` if a manifest newer than the checkpoint lists them.
 
-    Without the checkpoint (a GPU machine given only the exported files) the
-    cache is taken as it is.
+    Files that an older exporter wrote are not reused. Without the checkpoint
+    (a GPU machine given only the exported files) the cache is taken as it is.
     """
     manifest = cache / f"{_EXPORT_NAME}_manifest.json"
-    if not manifest.is_file() or (
-        checkpoint is not None and manifest.stat().st_mtime < checkpoint.stat().st_mtime
-    ):
+    if not manifest.is_file():
         return None
+    if checkpoint is not None:
+        digest = cache / _DIGEST_FILE
+        if manifest.stat().st_mtime < checkpoint.stat().st_mtime or (
+            not digest.is_file() or digest.read_text().strip() != exporter_digest()
+        ):
+            return None
     try:
         listed = json.loads(manifest.read_text()).get("files", [])
     except (OSError, ValueError):
@@ -112,6 +131,7 @@ def _export(
         calibration_images=calibration,
     )
     logger.info("exported %s in %.0f s", variants, time.perf_counter() - started)
+    (cache / _DIGEST_FILE).write_text(exporter_digest() + "\n")
     return {name: Path(result.files[_KEYS[name]]) for name in variants}
 
 

@@ -152,3 +152,30 @@ def test_cuda_check_box_loop_on_cpu(tiny_model_files: dict[str, Path]) -> None:
     }
     assert all(isinstance(value, float) and value > 0 for value in timings.values())
     assert report["subnormal_logits"] == 0
+
+
+def test_exported_variants_are_reused_only_from_the_same_exporter(tmp_path: Path) -> None:
+    import os
+
+    from benchmarks._variants import _cached, exporter_digest
+
+    checkpoint = tmp_path / "edge_sam_random.pth"
+    checkpoint.write_bytes(b"weights")
+    cache = tmp_path / "models"
+    cache.mkdir()
+    encoder = cache / "edge_sam_random_int8_encoder.onnx"
+    encoder.write_bytes(b"onnx")
+    manifest = cache / "edge_sam_random_manifest.json"
+    manifest.write_text(json.dumps({"files": [{"file": encoder.name}]}))
+    later = checkpoint.stat().st_mtime + 10
+    os.utime(manifest, (later, later))
+    assert len(exporter_digest()) == 64
+
+    assert _cached(cache, ["int8"], checkpoint) is None  # no digest: made by an older exporter
+    (cache / "exporter.sha256").write_text("0" * 64 + "\n")
+    assert _cached(cache, ["int8"], checkpoint) is None  # another exporter's code
+    (cache / "exporter.sha256").write_text(exporter_digest() + "\n")
+    assert _cached(cache, ["int8"], checkpoint) == {"int8": encoder}
+    # without the checkpoint nothing could be exported again: the files are taken as they are
+    (cache / "exporter.sha256").write_text("0" * 64 + "\n")
+    assert _cached(cache, ["int8"], None) == {"int8": encoder}

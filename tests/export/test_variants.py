@@ -83,16 +83,18 @@ def test_int8_is_static_qdq_with_int8_weights(exported: Any) -> None:
         for init in model.graph.initializer
         if len(init.dims) == 4 and init.data_type == onnx.TensorProto.INT8
     ]
-    # every convolution kernel is stored as int8: 130 convs after BN folding, less the
-    # 23 depthwise 1x1 branches folded into their 3x3 (the encoder's inference form)
+    # 130 convs after BN folding, less the 23 depthwise 1x1 branches folded into
+    # their 3x3 (the encoder's inference form); every kernel is stored as int8 but
+    # the first one's, which reads the image and stays float32
     conv_count = sum(node.op_type == "Conv" for node in model.graph.node)
     assert conv_count == 107
-    assert len(conv_weights) == conv_count
-    assert not [
+    assert len(conv_weights) == conv_count - 1
+    float_kernels = [
         i
         for i in model.graph.initializer
         if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 4
     ]
+    assert [list(i.dims) for i in float_kernels] == [[24, 3, 3, 3]]
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     assert opset == 20  # the standard Gelu operator
     # Each GELU one node (stem + 26 channel mixers), squeeze-excite through global pooling.
@@ -102,6 +104,29 @@ def test_int8_is_static_qdq_with_int8_weights(exported: Any) -> None:
     assert exported.files["int8_encoder"].stat().st_size < 0.35 * (
         exported.files["encoder"].stat().st_size
     )
+
+
+def test_int8_keeps_the_layer_norms_and_the_image_convolution_in_float(exported: Any) -> None:
+    from edgesam.export._float_nodes import layer_norm_nodes
+
+    graph = onnx.load(str(exported.files["int8_encoder"])).graph
+    producer = {output: node for node in graph.node for output in node.output}
+    layer_norms = layer_norm_nodes(graph)
+    assert len(layer_norms) == 2 * 9  # the neck's two LayerNorm2d
+    last = {node.output[0] for node in layer_norms if node.op_type == "Add"}
+    # Nothing between a LayerNorm's input and its output is quantised ...
+    for node in layer_norms:
+        for name in node.input:
+            if name in producer and producer[name] in layer_norms:
+                continue
+            assert producer.get(name) is None or producer[name].op_type == "DequantizeLinear"
+    inside = {output for node in layer_norms for output in node.output} - last
+    readers = [node for node in graph.node if set(node.input) & inside]
+    assert all(node in layer_norms for node in readers)
+    # ... and the embedding comes straight from the last one, in float32.
+    assert producer["image_embeddings"] in layer_norms
+    image_readers = [node for node in graph.node if "image" in node.input]
+    assert [node.op_type for node in image_readers] == ["Conv"]
 
 
 def test_int8_follows_fp32(
@@ -119,3 +144,5 @@ def test_int8_follows_fp32(
         (quantised,) = session.run(None, {"image": encoder_input(reference.image(name))})
         assert np.isfinite(quantised).all()
         assert cosine(quantised, expected) >= 0.3
+        # float32 out of the last LayerNorm, not 256 levels of a quantised tensor
+        assert len(np.unique(quantised)) > 100_000

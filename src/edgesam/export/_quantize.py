@@ -15,6 +15,9 @@ Before quantising, the float graph is converted to opset 20 and each GELU,
 which the torch exporter writes as five nodes, becomes one ``Gelu`` node
 (:mod:`edgesam.export._gelu`): quantised as five, it cost the int8 encoder
 about a quarter of its time. (Per-channel QDQ itself needs opset >= 13.)
+
+The LayerNorms and the convolution that reads the image stay in float32
+(:mod:`edgesam.export._float_nodes` says why).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edgesam._errors import ExportError, InvalidInputError
 from edgesam.export._calibration import CalibrationImages, CalibrationSource
+from edgesam.export._float_nodes import float_node_names
 from edgesam.export._gelu import GELU_OPSET, fuse_erf_gelu
 
 __all__ = ["quantize_encoder"]
@@ -86,6 +90,8 @@ def quantize_encoder(
             logger.info("fused %d GELU(s) into Gelu nodes", fuse_erf_gelu(model))
             onnx.save(model, str(upgraded))
             quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
+            kept_float = float_node_names(onnx.load(str(prepared)))
+            logger.info("keeping %d node(s) in float32", len(kept_float))
             logger.info("calibrating the int8 encoder on %d image(s)", len(reader))
             quantize_static(
                 str(prepared),
@@ -96,6 +102,7 @@ def quantize_encoder(
                 weight_type=QuantType.QInt8,
                 per_channel=True,
                 calibrate_method=CalibrationMethod.MinMax,
+                nodes_to_exclude=kept_float,
             )
             onnx.checker.check_model(str(destination))
         except (ExportError, InvalidInputError):
