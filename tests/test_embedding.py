@@ -245,6 +245,15 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "nope.npz" in message
 
 
+@pytest.mark.parametrize("path", [None, 3, b"emb.npz"])
+def test_load_and_save_need_a_path(path: object) -> None:
+    with pytest.raises(InvalidInputError, match=r"path must be the path of an \.npz file") as info:
+        ImageEmbedding.load(path)  # type: ignore[arg-type]
+    assert type(path).__name__ in str(info.value)
+    with pytest.raises(InvalidInputError, match=r"str or os\.PathLike"):
+        _embedding().save(path)  # type: ignore[arg-type]
+
+
 def test_truncated_file(tmp_path: Path) -> None:
     path = _embedding().save(tmp_path / "emb.npz")
     data = path.read_bytes()

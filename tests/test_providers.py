@@ -152,6 +152,24 @@ def test_provider_that_is_not_a_name(spec: object) -> None:
         provider_name(spec)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [("cpu",), ("cpu", "bad"), ("cpu", None), ("cpu", {}, {}), ("cuda", ["device_id", 0])],
+)
+def test_provider_tuple_that_is_not_a_name_and_options(machine: Machine, spec: object) -> None:
+    machine(CUDA, CPU)
+    with pytest.raises(ProviderError, match=r"must be a \(name, dict\) pair") as info:
+        resolve_providers([spec, "cpu"])  # type: ignore[list-item]
+    assert repr(spec) in str(info.value)
+
+
+@pytest.mark.parametrize("requested", [5, {"cuda", "cpu"}, iter(["cpu"])])
+def test_providers_that_are_not_a_sequence(machine: Machine, requested: object) -> None:
+    machine(CPU)
+    with pytest.raises(ProviderError, match="providers= must be a list of providers"):
+        resolve_providers(requested)  # type: ignore[arg-type]
+
+
 # -- explicit requests ---------------------------------------------------------------------
 
 
@@ -239,7 +257,18 @@ def test_nothing_requested_is_available(machine: Machine, caplog: pytest.LogCapt
     ):
         resolve_providers(["cuda", "coreml"])
     assert "CPUExecutionProvider" in str(info.value)
+    assert "add 'cpu'" in str(info.value)
     assert len(_warnings(caplog)) == 2
+
+
+def test_cpu_is_appended_only_behind_an_available_provider(machine: Machine) -> None:
+    # An accelerator this build lacks is not silently replaced by CPU; naming CPU
+    # too accepts it.
+    machine(AZURE, CPU)
+    with pytest.raises(ProviderError, match="none of the execution providers"):
+        resolve_providers(["cuda"])
+    assert resolve_providers(["cuda", "cpu"]) == [CPU]
+    assert resolve_providers([AZURE]) == [AZURE, CPU]
 
 
 def test_empty_request_is_refused(machine: Machine) -> None:

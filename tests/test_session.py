@@ -23,6 +23,7 @@ from edgesam import (
     CorruptModelError,
     EdgeSam,
     InferenceError,
+    InvalidInputError,
     ModelContractError,
     ModelFileError,
 )
@@ -459,14 +460,141 @@ def test_failure_on_cpu_is_an_inference_error(tiny_model_files: dict[str, Path])
     assert info.value.__cause__ is not None
 
 
+class FailingCpu(FlakyAccelerator):
+    """A CPU session that fails every run, like an out-of-memory kernel."""
+
+    def get_providers(self) -> list[str]:
+        return [CPU]
+
+
 def test_failure_on_cpu_after_fallback_is_an_inference_error(
-    tiny_model_files: dict[str, Path], flaky: list[list[str]]
+    tiny_model_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    calls: list[list[str]] = []
+
+    def factory(path: str, sess_options: Any = None, providers: Any = None) -> Any:
+        calls.append(_names(providers))
+        return (FlakyAccelerator if CUDA in calls[-1] else FailingCpu)(path, sess_options)
+
+    monkeypatch.setattr(edgesam._session.ort, "InferenceSession", factory)
     session = ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CUDA, CPU])
     with pytest.raises(InferenceError, match="failed on CPU too") as info:
-        session.run({"image": np.zeros((1, 3, 10, 10), dtype=np.float32)})
-    assert flaky == [[CUDA, CPU], [CPU]]
+        session.run({"image": _image_input()})
+    assert calls == [[CUDA, CPU], [CPU]]
     assert info.value.__cause__ is not None
+
+
+# -- inputs that any provider refuses ----------------------------------------------------------
+
+
+def _bad_encoder_feeds() -> list[dict[str, Any]]:
+    return [
+        {"image": np.zeros((1, 3, 1024, 1024), dtype=np.float64)},  # dtype
+        {"image": np.zeros((1, 3, 10, 10), dtype=np.float32)},  # size
+        {"image": np.zeros((3, 1024, 1024), dtype=np.float32)},  # rank
+        {"picture": np.zeros((1, 3, 1024, 1024), dtype=np.float32)},  # name
+    ]
+
+
+class HealthyAccelerator(FlakyAccelerator):
+    """A session that claims CUDA and runs correctly (on CPU, through IO binding)."""
+
+    def run(self, output_names: Any, feeds: Any, run_options: Any = None) -> Any:
+        self.runs += 1
+        return self._session.run(output_names, feeds, run_options)
+
+    def run_with_iobinding(self, binding: Any, run_options: Any = None) -> Any:
+        self.runs += 1
+        return self._session.run_with_iobinding(binding, run_options)
+
+
+@pytest.mark.parametrize("feeds", _bad_encoder_feeds())
+def test_refused_inputs_keep_the_accelerator(
+    tiny_model_files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    feeds: dict[str, Any],
+) -> None:
+    # On CUDA edgesam runs through IO binding, which reports a refused input as a
+    # plain RuntimeError: it must not pass for a provider failure.
+    HealthyAccelerator.instances = []
+    calls = _patch_sessions(monkeypatch, HealthyAccelerator)
+    session = ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CUDA, CPU])
+    with (
+        caplog.at_level(logging.WARNING, logger="edgesam._session"),
+        pytest.raises(InferenceError, match="refused its inputs on CUDAExecutionProvider") as info,
+    ):
+        session.run(feeds)
+    assert "not retried on CPU" in str(info.value)
+    assert session.providers == [CUDA, CPU]
+    assert calls == [[CUDA, CPU]]
+    assert _session_warnings(caplog) == []
+    image = _image_input(3)
+    np.testing.assert_allclose(
+        session.run({"image": image})[0], expected_embedding(image), rtol=0, atol=1e-5
+    )
+    assert calls == [[CUDA, CPU]]
+
+
+@pytest.mark.skipif(
+    "AzureExecutionProvider" not in onnxruntime.get_available_providers(),
+    reason="needs an onnxruntime build with AzureExecutionProvider (the stock CPU wheel)",
+)
+@pytest.mark.parametrize("feeds", _bad_encoder_feeds())
+def test_refused_inputs_keep_a_real_accelerator_session(
+    tiny_model_files: dict[str, Path], feeds: dict[str, Any]
+) -> None:
+    # Without IO binding onnxruntime reports these as INVALID_ARGUMENT or ValueError.
+    azure = "AzureExecutionProvider"
+    session = ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [azure, CPU])
+    assert session.providers == [azure, CPU]
+    with pytest.raises(InferenceError, match=f"refused its inputs on {azure}"):
+        session.run(feeds)
+    assert session.providers == [azure, CPU]
+
+
+# -- session_options ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", ["fast", {"intra_op_num_threads": 1}, 4])
+def test_session_options_of_the_wrong_type(
+    tiny_model_files: dict[str, Path], options: object
+) -> None:
+    with pytest.raises(InvalidInputError, match="session_options must be an onnxruntime") as info:
+        ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CPU], options)
+    assert "edgesam.default_session_options()" in str(info.value)
+    assert type(options).__name__ in str(info.value)
+    assert not isinstance(info.value, ModelFileError)
+
+
+def test_optimized_model_filepath_in_a_missing_folder(
+    tiny_model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    options = default_session_options()
+    options.optimized_model_filepath = str(tmp_path / "missing" / "optimized.onnx")
+    with pytest.raises(InvalidInputError, match="optimized_model_filepath") as info:
+        ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CPU], options)
+    assert "create the folder" in str(info.value)
+    assert not isinstance(info.value, ModelFileError)
+
+
+def test_session_options_onnxruntime_refuses_do_not_blame_the_file(
+    tiny_model_files: dict[str, Path], tmp_path: Path
+) -> None:
+    options = default_session_options()
+    options.optimized_model_filepath = str(tmp_path)  # a folder: onnxruntime cannot write it
+    with pytest.raises(InvalidInputError, match="check session_options") as info:
+        ModelSession(tiny_model_files["encoder"], ENCODER_CONTRACT, [CPU], options)
+    assert "loads with edgesam's own" in str(info.value)
+    assert not isinstance(info.value, ModelFileError)
+    assert info.value.__cause__ is not None
+
+
+def test_corrupt_file_with_session_options_is_still_a_corrupt_model(tmp_path: Path) -> None:
+    path = tmp_path / "random.onnx"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(CorruptModelError, match="could not be loaded as an ONNX model"):
+        ModelSession(path, ENCODER_CONTRACT, [CPU], default_session_options())
 
 
 def test_cuda_sessions_get_the_default_provider_options(

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._atomic import atomic_writer
-from edgesam._errors import InvalidEmbeddingError
+from edgesam._errors import InvalidEmbeddingError, InvalidInputError
 from edgesam._transforms import input_size_for
 
 __all__ = ["EMBEDDING_SHAPE", "ImageEmbedding"]
@@ -35,6 +35,17 @@ def _size_pair(value: object, name: str) -> tuple[int, int]:
     if height < 1 or width < 1:
         raise InvalidEmbeddingError(f"{name} must be positive: got {(height, width)}")
     return height, width
+
+
+def _file_path(value: object) -> Path:
+    if isinstance(value, str) or (
+        isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)
+    ):
+        return Path(value)
+    raise InvalidInputError(
+        f"path must be the path of an .npz file, as a str or os.PathLike: got "
+        f"{type(value).__name__} {value!r}"
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,8 +112,14 @@ class ImageEmbedding:
         return np.asarray(self.array, dtype=dtype)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the embedding to an ``.npz`` file atomically and return its path."""
-        target = Path(path)
+        """Write the embedding to an ``.npz`` file atomically and return its path.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``path`` is not a str or os.PathLike.
+        """
+        target = _file_path(path)
         if target.suffix != ".npz":
             target = target.with_name(target.name + ".npz")
         meta = {
@@ -122,10 +139,12 @@ class ImageEmbedding:
 
         Raises
         ------
+        InvalidInputError
+            If ``path`` is not a str or os.PathLike.
         InvalidEmbeddingError
             If the file is missing, truncated, or not an edgesam embedding.
         """
-        source = Path(path)
+        source = _file_path(path)
         hint = "save one with predictor.get_image_embedding().save(path)"
         try:
             # Open the file ourselves: np.load leaks its handle when a zip is truncated.

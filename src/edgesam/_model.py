@@ -17,12 +17,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from edgesam._errors import MaskInputUnavailableError, WeightsError
+from edgesam._embedding import EMBEDDING_SHAPE
+from edgesam._errors import (
+    InvalidEmbeddingError,
+    InvalidImageError,
+    InvalidInputError,
+    InvalidPromptError,
+    MaskInputUnavailableError,
+    WeightsError,
+)
 from edgesam._local import readable_file
 from edgesam._providers import ProviderSpec, resolve_providers
-from edgesam._session import DECODER_CONTRACT, ENCODER_CONTRACT, Feed, ModelSession
+from edgesam._session import (
+    DECODER_CONTRACT,
+    ENCODER_CONTRACT,
+    Feed,
+    ModelSession,
+    check_session_options,
+)
 
 if TYPE_CHECKING:
     from edgesam._mask_prompt import MaskPromptWeights
@@ -33,6 +47,10 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 _HASH_CHUNK = 1 << 20
+IMAGE_INPUT_SHAPE = (1, 3, 1024, 1024)
+MASK_INPUT_SHAPE = (1, 256, 256)
+# 1/0 foreground/background, 2/3 box corners, -1 padding, -2 a zero embedding.
+DECODER_LABELS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 
 
 def _sha256(path: Path) -> str:
@@ -41,6 +59,94 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: stream.read(_HASH_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _check_path(value: object, argument: str) -> None:
+    if isinstance(value, str) or (
+        isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)
+    ):
+        return
+    raise InvalidInputError(
+        f"{argument} must be the path of a file, as a str or os.PathLike: got "
+        f"{type(value).__name__} {value!r}"
+    )
+
+
+def _float32(
+    value: object, argument: str, layout: str, error: type[InvalidInputError]
+) -> NDArray[np.float32]:
+    """``value`` as a float32 array (integers are cast); ``error`` if not numeric."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:  # e.g. a ragged list
+        raise error(f"{argument} must be {layout}: got {type(value).__name__} ({err})") from err
+    if array.dtype.kind not in "fiu":
+        raise error(f"{argument} must be {layout}: got an array of {array.dtype}")
+    return np.asarray(array, dtype=np.float32)
+
+
+def _image_input(value: object) -> NDArray[np.float32]:
+    layout = f"a preprocessed image, a float32 array of shape {IMAGE_INPUT_SHAPE}"
+    image = _float32(value, "image_input", layout, InvalidImageError)
+    if image.shape != IMAGE_INPUT_SHAPE:
+        raise InvalidImageError(
+            f"image_input must be {layout}: got shape {image.shape}. Pass images to "
+            "SamPredictor.set_image, which resizes, normalises and pads them"
+        )
+    return image
+
+
+def _embedding(value: object) -> NDArray[np.float32]:
+    layout = f"an image embedding, a float32 array of shape {EMBEDDING_SHAPE}"
+    embedding = _float32(value, "embedding", layout, InvalidEmbeddingError)
+    if embedding.shape != EMBEDDING_SHAPE:
+        raise InvalidEmbeddingError(
+            f"embedding must be {layout}, as encode() returns: got shape {embedding.shape}"
+        )
+    return embedding
+
+
+def _decoder_prompts(
+    point_coords: object, point_labels: object, mask_input: object
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32] | None]:
+    layout = "a numeric array of shape (B, N, 2)"
+    coords = _float32(point_coords, "point_coords", layout, InvalidPromptError)
+    if coords.ndim != 3 or coords.shape[2] != 2 or 0 in coords.shape:
+        raise InvalidPromptError(
+            f"point_coords must be {layout} with B, N >= 1: (x, y) in the 1024 frame, box "
+            f"corners and padding point included: got shape {coords.shape}"
+        )
+    if not np.isfinite(coords).all():
+        raise InvalidPromptError("point_coords must be finite: it contains NaN or infinity")
+    batch, points = coords.shape[:2]
+    labels = _float32(
+        point_labels, "point_labels", "a numeric array of shape (B, N)", InvalidPromptError
+    )
+    if labels.shape != (batch, points):
+        raise InvalidPromptError(
+            f"point_labels must have one entry per point, shape (B, N) = {(batch, points)}: "
+            f"got shape {labels.shape}"
+        )
+    if not np.isin(labels, DECODER_LABELS).all():
+        unknown = sorted(set(labels[~np.isin(labels, DECODER_LABELS)].tolist()))
+        raise InvalidPromptError(
+            "point_labels must be 1 (foreground), 0 (background), 2 and 3 (box corners), -1 "
+            f"(padding point) or -2 (no embedding): got {unknown}"
+        )
+    if mask_input is None:
+        return coords, labels, None
+    expected = (batch, *MASK_INPUT_SHAPE)
+    mask = _float32(
+        mask_input, "mask_input", f"a numeric array of shape {expected}", InvalidPromptError
+    )
+    if mask.shape != expected:
+        raise InvalidPromptError(
+            f"mask_input must be low-res logits of shape (B, 1, 256, 256) = {expected}, one per "
+            f"prompt set: got shape {mask.shape}"
+        )
+    if not (np.isfinite(mask.max()) and np.isfinite(mask.min())):
+        raise InvalidPromptError("mask_input must be finite: it contains NaN or infinity")
+    return coords, labels, mask
 
 
 class EdgeSam:
@@ -103,11 +209,26 @@ class EdgeSam:
 
         Raises
         ------
+        InvalidInputError
+            A path is not a str or os.PathLike, ``name`` is not a str, or
+            ``session_options`` is not an ``onnxruntime.SessionOptions``.
+        ProviderError
+            ``providers`` is malformed, or names nothing this onnxruntime offers.
         WeightsNotFoundError
             A path does not exist.
         CorruptModelError, ModelContractError
             A file is not an ONNX model, or not an EdgeSAM encoder/decoder.
         """
+        _check_path(encoder, "encoder")
+        _check_path(decoder, "decoder")
+        if checkpoint is not None:
+            _check_path(checkpoint, "checkpoint")
+        if name is not None and not isinstance(name, str):
+            raise InvalidInputError(
+                f"name must be a str, or None for the encoder file's stem: got "
+                f"{type(name).__name__} {name!r}"
+            )
+        check_session_options(session_options)
         encoder_path = readable_file(encoder, argument="encoder")
         decoder_path = readable_file(decoder, argument="decoder")
         checkpoint_path = (
@@ -152,6 +273,9 @@ class EdgeSam:
         ------
         UnknownModelError
             ``model`` is not a known name.
+        InvalidInputError, ProviderError
+            ``session_options`` or ``providers`` is malformed (checked before
+            anything is downloaded).
         WeightsError
             Download failed, the file is not cached in offline mode, or its
             sha256 differs from the pinned value.
@@ -160,6 +284,8 @@ class EdgeSam:
         from edgesam._registry import get_model_spec
 
         spec = get_model_spec(model)
+        check_session_options(session_options)
+        resolved = resolve_providers(providers)
         hub_options: HubOptions = {
             "revision": revision,
             "cache_dir": cache_dir,
@@ -174,7 +300,6 @@ class EdgeSam:
         def fetch_checkpoint() -> Path:
             return fetch_file(spec, spec.checkpoint, **hub_options)
 
-        resolved = resolve_providers(providers)
         return cls(
             ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options),
             ModelSession(decoder_path, DECODER_CONTRACT, resolved, session_options),
@@ -230,9 +355,27 @@ class EdgeSam:
 
     # -- running ------------------------------------------------------------------------
 
-    def encode(self, image_input: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Run the encoder on a preprocessed ``(1, 3, 1024, 1024)`` input."""
-        (embedding,) = self._encoder.run({"image": image_input})
+    def encode(self, image_input: ArrayLike) -> NDArray[np.float32]:
+        """Run the encoder on a preprocessed image.
+
+        Parameters
+        ----------
+        image_input : ndarray of float32, shape (1, 3, 1024, 1024)
+            The resized, normalised and padded image, as ``SamPredictor.set_image``
+            makes it; other real dtypes are cast to float32. Not scanned for NaN
+            (12 MiB on every call): NaN in gives NaN out.
+
+        Returns
+        -------
+        ndarray of float32, shape (1, 256, 64, 64)
+            The image embedding.
+
+        Raises
+        ------
+        InvalidImageError
+            ``image_input`` is not numeric or not of shape (1, 3, 1024, 1024).
+        """
+        (embedding,) = self._encoder.run({"image": _image_input(image_input)})
         return embedding
 
     @property
@@ -245,44 +388,53 @@ class EdgeSam:
         return device if device == self._decoder.resident_device else None
 
     def encode_resident(
-        self, image_input: NDArray[np.float32]
+        self, image_input: ArrayLike
     ) -> tuple[NDArray[np.float32], ort.OrtValue | None]:
         """Run the encoder; the embedding on the host and, on CUDA, still on the device.
 
         The device copy is the encoder's own output buffer, to be passed to
         :meth:`decode` as ``resident``: the decoder then reads it in place
-        instead of receiving 4 MiB from the host at every call.
+        instead of receiving 4 MiB from the host at every call. ``image_input``
+        is as in :meth:`encode`.
         """
+        image = _image_input(image_input)
         if self.resident_device is None:
-            return self.encode(image_input), None
-        (output,) = self._encoder.run_resident({"image": image_input})
+            return self.encode(image), None
+        (output,) = self._encoder.run_resident({"image": image})
         if not isinstance(output, ort.OrtValue):  # the session fell back to CPU
             return np.asarray(output, dtype=np.float32), None
         return np.asarray(output.numpy(), dtype=np.float32), output
 
-    def to_device(self, embedding: NDArray[np.float32]) -> ort.OrtValue | None:
+    def to_device(self, embedding: ArrayLike) -> ort.OrtValue | None:
         """Upload an embedding (e.g. a restored one) for :meth:`decode`'s ``resident``."""
+        array = _embedding(embedding)
         if self.resident_device is None:
             return None
-        return self._decoder.to_device(embedding)
+        return self._decoder.to_device(array)
 
     def decode(
         self,
-        embedding: NDArray[np.float32],
-        point_coords: NDArray[np.float32],
-        point_labels: NDArray[np.float32],
-        mask_input: NDArray[np.float32] | None = None,
+        embedding: ArrayLike,
+        point_coords: ArrayLike,
+        point_labels: ArrayLike,
+        mask_input: ArrayLike | None = None,
         *,
         resident: ort.OrtValue | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Decode B prompt sets against one image embedding.
 
+        Arrays of other real dtypes (e.g. int64 points and labels) are cast to
+        float32.
+
         Parameters
         ----------
         embedding : ndarray of float32, shape (1, 256, 64, 64)
+            From :meth:`encode`. Not scanned for NaN (``ImageEmbedding`` is).
         point_coords : ndarray of float32, shape (B, N, 2)
             (x, y) in the 1024 frame, box corners and padding point included.
         point_labels : ndarray of float32, shape (B, N)
+            1 foreground, 0 background, 2 and 3 a box's top-left and
+            bottom-right corners, -1 a padding point, -2 a zero embedding.
         mask_input : ndarray of float32, shape (B, 1, 256, 256), optional
             Low-res mask logits from a previous prediction.
         resident : onnxruntime.OrtValue, optional
@@ -294,7 +446,26 @@ class EdgeSam:
         -------
         scores : ndarray of float32, shape (B, 4)
         low_res_logits : ndarray of float32, shape (B, 4, 256, 256)
+
+        Raises
+        ------
+        InvalidEmbeddingError
+            ``embedding`` is not numeric or not of shape (1, 256, 64, 64).
+        InvalidPromptError
+            Points, labels or ``mask_input`` are not numeric, have the wrong
+            shape, disagree on B or N, are not finite, or a label is unknown.
+        InvalidInputError
+            ``resident`` is not an ``onnxruntime.OrtValue``.
         """
+        embedding = _embedding(embedding)
+        point_coords, point_labels, mask_input = _decoder_prompts(
+            point_coords, point_labels, mask_input
+        )
+        if resident is not None and not isinstance(resident, ort.OrtValue):
+            raise InvalidInputError(
+                "resident must be an onnxruntime.OrtValue from encode_resident() or "
+                f"to_device(), or None: got {type(resident).__name__}"
+            )
         image: Feed = embedding if resident is None else resident
         if self.native_mask_input:
             return self._decode_native(image, point_coords, point_labels, mask_input)

@@ -6,6 +6,12 @@ build offers, in that order of preference, followed by CPU. TensorRT, OpenVINO
 and ROCm are used only when asked for, because their first-run compilation or
 numerics are not what most users expect. CPU is always
 kept last as the fallback that ``_session`` retreats to.
+
+CPU is appended behind providers that this build offers; it does not stand in
+for them. A request none of whose providers is available (``["cuda"]`` on a
+CPU-only build) is a :class:`ProviderError`: running on CPU instead would hide
+a broken install (usually the wrong onnxruntime package). Listing ``"cpu"`` too
+(``["cuda", "cpu"]``) accepts CPU, with a warning.
 """
 
 from __future__ import annotations
@@ -81,8 +87,23 @@ def available_providers() -> list[str]:
 
 
 def provider_name(spec: ProviderSpec) -> str:
-    """The canonical onnxruntime name of a provider given by alias or full name."""
-    name = spec[0] if isinstance(spec, tuple) else spec
+    """The canonical onnxruntime name of a provider given by alias or full name.
+
+    Raises
+    ------
+    ProviderError
+        For an unknown name, or a tuple that is not a ``(name, dict)`` pair.
+    """
+    if isinstance(spec, tuple):
+        if len(spec) != 2 or not isinstance(spec[1], Mapping):
+            raise ProviderError(
+                "a provider with options must be a (name, dict) pair such as "
+                f"('cuda', {{'device_id': 0}}): got {spec!r}. Pass the bare name when there "
+                "are no options"
+            )
+        name: object = spec[0]
+    else:
+        name = spec
     if not isinstance(name, str) or not name:
         raise ProviderError(
             f"a provider must be a name such as 'cuda' or 'CPUExecutionProvider': got {name!r}"
@@ -128,7 +149,8 @@ def resolve_providers(requested: Sequence[ProviderSpec] | None = None) -> list[P
     Raises
     ------
     ProviderError
-        For an unknown name, or when none of the requested providers is
+        For an unknown name, an entry that is neither a name nor a
+        ``(name, dict)`` pair, or when none of the requested providers is
         available in this onnxruntime build.
     """
     warn_if_shadowed()
@@ -147,6 +169,11 @@ def resolve_providers(requested: Sequence[ProviderSpec] | None = None) -> list[P
         and isinstance(requested[1], Mapping)
     ):
         requested = [requested]
+    if not isinstance(requested, Sequence):
+        raise ProviderError(
+            f"{source} must be a list of providers, best first, such as ['cuda', 'cpu']: got "
+            f"{type(requested).__name__}"
+        )
     chosen = []
     for spec in requested:
         name = provider_name(spec)
@@ -165,8 +192,8 @@ def resolve_providers(requested: Sequence[ProviderSpec] | None = None) -> list[P
     if not chosen:
         raise ProviderError(
             f"none of the execution providers in {source} ({list(requested)!r}) is available; "
-            f"this onnxruntime offers {available}. Ask for one of those, or leave providers "
-            "unset for automatic selection"
+            f"this onnxruntime offers {available}. Ask for one of those (add 'cpu' to run on "
+            "CPU when the others are missing), or leave providers unset for automatic selection"
         )
     if all(provider_name(spec) != CPU for spec in chosen):
         chosen.append(CPU)

@@ -8,7 +8,9 @@ encoder to every decoder call this way.
 Accelerator providers fail in two ways: at creation (a missing CUDA library)
 and at run time (CoreML on a shape it does not support, a cuDNN mismatch). In
 both cases the session is rebuilt on CPU once, with a logged warning, and
-:attr:`ModelSession.providers` reports what really runs afterwards.
+:attr:`ModelSession.providers` reports what really runs afterwards. Inputs that
+onnxruntime refuses (a wrong dtype, rank or shape) are not an accelerator
+failure: CPU would refuse them too, so they are raised without a rebuild.
 """
 
 from __future__ import annotations
@@ -23,9 +25,16 @@ from typing import Literal, TypeAlias
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from edgesam._cpus import physical_cores
-from edgesam._errors import CorruptModelError, InferenceError, ModelContractError
+from edgesam._errors import (
+    CorruptModelError,
+    EdgeSamError,
+    InferenceError,
+    InvalidInputError,
+    ModelContractError,
+)
 from edgesam._providers import CPU, CUDA, ProviderSpec, provider_name, with_default_options
 
 __all__ = [
@@ -33,6 +42,7 @@ __all__ = [
     "ENCODER_CONTRACT",
     "Contract",
     "ModelSession",
+    "check_session_options",
     "default_session_options",
 ]
 
@@ -111,6 +121,43 @@ def default_session_options() -> ort.SessionOptions:
     return options
 
 
+def check_session_options(value: object) -> ort.SessionOptions | None:
+    """``value`` if it can be a ``session_options`` argument, checked before any file is read.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``value`` is neither None nor an ``onnxruntime.SessionOptions``, or
+        its ``optimized_model_filepath`` lies in a folder that does not exist.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, ort.SessionOptions):
+        raise InvalidInputError(
+            "session_options must be an onnxruntime.SessionOptions, e.g. from "
+            "edgesam.default_session_options(), or None for those defaults: got "
+            f"{type(value).__name__}"
+        )
+    target = value.optimized_model_filepath
+    if target and not Path(target).parent.is_dir():
+        raise InvalidInputError(
+            f"session_options.optimized_model_filepath={target!r} is in a folder that does not "
+            f"exist ({Path(target).parent}); create the folder first, or leave it unset"
+        )
+    return value
+
+
+def _refused_inputs(err: Exception) -> bool:
+    """Whether onnxruntime refused the feeds themselves, as every provider would.
+
+    onnxruntime checks each feed's dtype, rank and shape against the model before
+    any provider runs, and reports a mismatch as INVALID_ARGUMENT; missing or
+    unknown feed names are a ``ValueError`` from its Python layer. Failures inside
+    a provider's kernels are FAIL, EP_FAIL or RUNTIME_EXCEPTION instead.
+    """
+    return isinstance(err, (InvalidArgument, ValueError, TypeError))
+
+
 class ModelSession:
     """An ``InferenceSession`` with contract checks and CPU fallback.
 
@@ -123,7 +170,8 @@ class ModelSession:
     providers : sequence of provider specs
         Resolved providers, best first (see ``_providers.resolve_providers``).
     session_options : onnxruntime.SessionOptions, optional
-        Passed to onnxruntime as is; default :func:`default_session_options`.
+        Passed to onnxruntime as is (after :func:`check_session_options`);
+        default :func:`default_session_options`.
     resident_device : str, optional
         onnxruntime device name (``"cuda"``, ``"cpu"``) for outputs kept by
         :meth:`run_resident`; default: ``"cuda"`` when CUDA runs the session,
@@ -142,13 +190,14 @@ class ModelSession:
         self.path = Path(path)
         self._resident_override = resident_device
         self.contract = contract
-        self._options = (
-            session_options if session_options is not None else default_session_options()
-        )
+        given = check_session_options(session_options)
+        self._custom_options = given is not None
+        self._options = given if given is not None else default_session_options()
         self._lock = threading.Lock()
         self._session = self._create(list(providers))
         self.input_names = self._check_contract()
         self.output_names = [output.name for output in self._session.get_outputs()]
+        self._input_shapes = {node.name: list(node.shape) for node in self._session.get_inputs()}
 
     @property
     def providers(self) -> list[str]:
@@ -196,11 +245,7 @@ class ModelSession:
             )
         except Exception as err:
             if [provider_name(spec) for spec in providers] == [CPU]:
-                raise CorruptModelError(
-                    f"the {role} file {str(self.path)!r} could not be loaded as an ONNX model "
-                    f"({type(err).__name__}: {err}). It may be truncated or not an ONNX file: "
-                    "download it again (force_download=True) or check the path"
-                ) from err
+                raise self._creation_error(err) from err
             logger.warning(
                 "could not create the %s session with %s (%s: %s); falling back to CPU",
                 role,
@@ -217,6 +262,32 @@ class ModelSession:
             )
         logger.info("%s session %s runs on %s", role, self.path.name, actual)
         return session
+
+    def _creation_error(self, err: Exception) -> EdgeSamError:
+        """Blame the file only if it does not load with edgesam's own options either."""
+        role = self.contract.role
+        detail = f"{type(err).__name__}: {err}"
+        if self._custom_options and self._loads_with_default_options():
+            return InvalidInputError(
+                f"onnxruntime could not create the {role} session with the session_options "
+                f"given ({detail}), although {str(self.path)!r} loads with edgesam's own: "
+                "check session_options (e.g. optimized_model_filepath), or start from "
+                "edgesam.default_session_options()"
+            )
+        return CorruptModelError(
+            f"the {role} file {str(self.path)!r} could not be loaded as an ONNX model "
+            f"({detail}). It may be truncated or not an ONNX file: "
+            "download it again (force_download=True) or check the path"
+        )
+
+    def _loads_with_default_options(self) -> bool:
+        try:
+            ort.InferenceSession(
+                str(self.path), sess_options=default_session_options(), providers=[CPU]
+            )
+        except Exception:
+            return False
+        return True
 
     def _check_contract(self) -> list[str]:
         contract = self.contract
@@ -290,6 +361,12 @@ class ModelSession:
                 raise InferenceError(
                     f"the {self.contract.role} failed on CPU ({type(err).__name__}: {err})"
                 ) from err
+            if _refused_inputs(err):
+                raise InferenceError(
+                    f"the {self.contract.role} refused its inputs on "
+                    f"{session.get_providers()[0]} ({type(err).__name__}: {err}); not retried "
+                    "on CPU, which would refuse them too"
+                ) from err
             with self._lock:
                 if self._session is session:
                     logger.warning(
@@ -308,6 +385,29 @@ class ModelSession:
                 f"the {self.contract.role} failed on CPU too ({type(err).__name__}: {err})"
             ) from err
 
+    def _feed_problem(self, feeds: Mapping[str, Feed]) -> str | None:
+        """What onnxruntime would refuse in ``feeds`` (names, dtypes, ranks, fixed sizes)."""
+        missing = sorted(set(self._input_shapes) - set(feeds))
+        if missing:
+            return f"missing inputs {missing}"
+        for name, value in feeds.items():
+            declared = self._input_shapes.get(name)
+            if declared is None:
+                return f"unknown input {name!r}; the model takes {sorted(self._input_shapes)}"
+            if isinstance(value, ort.OrtValue):
+                dtype, shape = value.data_type(), tuple(value.shape())
+                is_float = dtype == _FLOAT
+            else:
+                array = np.asarray(value)
+                dtype, shape, is_float = array.dtype, array.shape, array.dtype == np.float32
+            fits = len(shape) == len(declared) and all(
+                not isinstance(size, int) or size == given
+                for size, given in zip(declared, shape, strict=True)
+            )
+            if not (is_float and fits):
+                return f"input {name!r} is {dtype} {shape}; the model takes float32 {declared}"
+        return None
+
     def _run(
         self, session: ort.InferenceSession, feeds: Mapping[str, Feed], resident: bool
     ) -> list[NDArray[np.float32] | ort.OrtValue]:
@@ -319,6 +419,11 @@ class ModelSession:
             }
             outputs: list[NDArray[np.float32]] = session.run(self.output_names, host)
             return list(outputs)
+        # run_with_iobinding reports every failure as a RuntimeError, INVALID_ARGUMENT
+        # included, so feeds that any provider would refuse are caught here instead.
+        problem = self._feed_problem(feeds)
+        if problem is not None:
+            raise ValueError(problem)
         binding = session.io_binding()
         for name, value in feeds.items():
             if isinstance(value, ort.OrtValue):
