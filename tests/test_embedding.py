@@ -161,6 +161,8 @@ def test_non_finite_values(bad: float) -> None:
         ("input_size", (683, 1000), "does not belong to an image of original_size"),
         ("input_size", (1025, 1024), "does not belong to an image of original_size"),
         ("input_size", (0, 1024), "input_size must be positive"),
+        ("fingerprint", None, "fingerprint must be a str"),
+        ("model_name", 5, "model_name must be a str"),
     ],
 )
 def test_bad_sizes(field: str, value: object, match: str) -> None:

@@ -87,6 +87,12 @@ class ImageEmbedding:
         # np.isfinite(array).all() this needs no 1 MiB temporary.
         if not (np.isfinite(array.max()) and np.isfinite(array.min())):
             raise InvalidEmbeddingError("the image embedding contains NaN or infinity")
+        for name in ("model_name", "fingerprint"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidEmbeddingError(
+                    f"{name} must be a str, as get_image_embedding() records it: got "
+                    f"{type(getattr(self, name)).__name__}"
+                )
         original_size = _size_pair(self.original_size, "original_size")
         input_size = _size_pair(self.input_size, "input_size")
         if input_size != input_size_for(original_size):
