@@ -295,7 +295,24 @@ def test_accepts_a_predictor_and_pil_images(tiny_model: EdgeSam) -> None:
 
 
 def test_nothing_passes_gives_no_records(tiny_model: EdgeSam) -> None:
-    assert _generator(tiny_model, points_per_side=2, pred_iou_thresh=5.0).generate(_image()) == []
+    # Stability scores, the default "predicted IoU", are at most 1: none is above 1.
+    assert _generator(tiny_model, points_per_side=2, pred_iou_thresh=1.0).generate(_image()) == []
+
+
+@pytest.mark.parametrize("size", [(1, 2), (2, 1), (2, 2), (3, 3), (1, 5)])
+@pytest.mark.parametrize("crop_n_layers", [0, 1, 2])
+def test_tiny_images_give_records_not_errors(
+    tiny_model: EdgeSam, size: tuple[int, int], crop_n_layers: int
+) -> None:
+    # Empty logit windows and crops under 2 pixels used to fail deep inside numpy.
+    generator = _generator(
+        tiny_model,
+        points_per_side=2,
+        crop_n_layers=crop_n_layers,
+        pred_iou_thresh=0.0,
+        stability_score_thresh=0.0,
+    )
+    assert isinstance(generator.generate(_image(*size)), list)
 
 
 @pytest.mark.parametrize(
@@ -306,6 +323,15 @@ def test_nothing_passes_gives_no_records(tiny_model: EdgeSam) -> None:
         ({"output_mode": "png"}, "output_mode"),
         ({"points_per_batch": 0}, "points_per_batch"),
         ({"pred_iou_thresh": "high"}, "pred_iou_thresh"),
+        ({"pred_iou_thresh": 2}, r"pred_iou_thresh must be in \[0, 1\]: got 2 \(0 disables"),
+        ({"pred_iou_thresh": -0.5}, r"pred_iou_thresh must be in \[0, 1\]"),
+        ({"stability_score_thresh": -1}, r"stability_score_thresh must be in \[0, 1\]"),
+        ({"stability_score_thresh": 1.01}, r"stability_score_thresh must be in \[0, 1\]"),
+        ({"box_nms_thresh": 1.5}, r"box_nms_thresh must be in \[0, 1\]: got 1.5"),
+        ({"crop_nms_thresh": -0.1}, r"crop_nms_thresh must be in \[0, 1\]"),
+        ({"stability_score_offset": float("inf")}, "stability_score_offset must be a finite"),
+        ({"box_nms_thresh": float("nan")}, "box_nms_thresh must be a finite"),
+        ({"box_nms_thresh": True}, "box_nms_thresh must be a finite"),
         ({"crop_n_layers": -1}, "crop_n_layers"),
         ({"points_per_side": None, "point_grids": [np.array([[2.0, 0.5]])]}, r"\[0, 1\]"),
         (
@@ -317,6 +343,19 @@ def test_nothing_passes_gives_no_records(tiny_model: EdgeSam) -> None:
 def test_bad_options_are_rejected(tiny_model: EdgeSam, options: dict[str, Any], match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         SamAutomaticMaskGenerator(tiny_model, **options)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pred_iou_thresh": 0, "stability_score_thresh": 0},  # both filters off
+        {"pred_iou_thresh": 1.0, "stability_score_thresh": 1.0},
+        {"box_nms_thresh": 0.0, "crop_nms_thresh": 1.0},
+        {"pred_iou_thresh": np.float32(0.5), "box_nms_thresh": np.float64(0.3)},
+    ],
+)
+def test_boundary_options_are_accepted(tiny_model: EdgeSam, options: dict[str, Any]) -> None:
+    SamAutomaticMaskGenerator(tiny_model, **options)
 
 
 def test_model_must_be_a_predictor_or_edgesam() -> None:

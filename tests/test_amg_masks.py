@@ -33,6 +33,17 @@ def test_stability_score_by_hand() -> None:
     assert scores.tolist()[1:] == [0.0, 1.0]
 
 
+def test_stability_score_of_empty_windows_is_zero() -> None:
+    # The generator scores a mask with no pixel near the threshold as a (0, 0) window.
+    empty = calculate_stability_score(np.zeros((0, 0), dtype=np.float32), 0.0, 1.0)
+    assert empty.shape == ()
+    assert empty == 0.0
+    assert calculate_stability_score(np.zeros((2, 0, 5), dtype=np.float32), 0.0, 1.0).tolist() == [
+        0.0,
+        0.0,
+    ]
+
+
 def test_stability_score_keeps_leading_axes_and_threshold() -> None:
     logits = np.zeros((2, 3, 4, 4), dtype=np.float32)
     logits[1, 2, :2] = 10.0  # 8 pixels > 9.5, 8 > 8.5 at threshold 9 offset 0.5

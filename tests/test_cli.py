@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -230,3 +231,221 @@ def test_everything_same_stem_kept_apart_and_same_name_refused(
     clash = run_cli("everything", first, second, "--output", tmp_path / "out2", *common)
     assert clash.returncode == 2
     assert "share the file name 'a.png'" in clash.stderr
+
+
+def _broken_model(tmp_path: Path) -> list[str | Path]:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    return ["--encoder", broken, "--decoder", broken]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--output", "missing/m.png"], "--output 'missing/m.png': the folder 'missing' does not"),
+        (["--output", "m.jpg"], "--output 'm.jpg': binary masks are written as PNG"),
+        (["--output", "m.webp"], "must end in .png"),
+        (["--output", "m.png", "--overlay", "missing/o.png"], "--overlay 'missing/o.png'"),
+        (["--output", "m.png", "--overlay", "o.xyz"], "Pillow cannot write '.xyz' files"),
+    ],
+)
+def test_segment_checks_its_outputs_before_loading_the_model(
+    tmp_path: Path, photo: Path, options: list[str], message: str
+) -> None:
+    # The broken model would fail with exit 1 if it were loaded first.
+    result = subprocess.run(
+        [sys.executable, "-m", "edgesam.cli", "segment", str(photo), "--point", "1,1"]
+        + options
+        + [str(arg) for arg in _broken_model(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert ".tmp" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx", "photo.png"]
+
+
+def test_segment_overlay_of_a_photo_turned_by_exif(
+    tmp_path: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    stored = np.zeros((120, 160, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: shown turned 90 degrees, 120 wide and 160 high
+    Image.fromarray(stored).save(tmp_path / "turned.jpg", exif=exif)
+    result = run_cli(
+        "segment",
+        tmp_path / "turned.jpg",
+        "--point",
+        "60,80",
+        "--output",
+        tmp_path / "m.png",
+        "--overlay",
+        tmp_path / "o.png",
+        *model_args(tiny_model_files),
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "o.png") as overlay:
+        assert overlay.size == (120, 160)
+
+
+def _decompression_bomb(path: Path) -> Path:
+    """A tiny PNG whose header claims 15000 x 15000 pixels, over Pillow's safety limit."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 15000, 15000, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1876))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def _everything_options(files: dict[str, Path]) -> list[str | Path]:
+    return [*model_args(files), "--points-per-side", "2", "--quiet"]
+
+
+def test_everything_skips_huge_images_but_fails_for_named_unreadable_files(
+    tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    Image.open(photo).save(inputs / "a.png")
+    bomb = _decompression_bomb(inputs / "huge.png")
+    common = _everything_options(tiny_model_files)
+    found = run_cli("everything", inputs, "--output", tmp_path / "out", *common)
+    assert found.returncode == 0, found.stderr
+    assert "1 segmented, 0 already done, 1 unreadable" in found.stdout
+    assert "skipping" in found.stderr
+    assert "huge.png is larger than" in found.stderr.replace("'", "")
+    assert "Traceback" not in found.stderr
+
+    named = run_cli("everything", bomb, photo, "--output", tmp_path / "out2", *common)
+    assert named.returncode == 2
+    assert "1 segmented" in named.stdout  # the readable image is still done
+    assert f"{bomb}: named on the command line but not a readable image" in named.stderr
+    assert "Traceback" not in named.stderr
+
+
+def test_everything_refuses_to_mix_formats_in_one_output(
+    tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    common = _everything_options(tiny_model_files)
+    output = tmp_path / "out"
+    first = run_cli("everything", photo, "--output", output, *common)
+    assert first.returncode == 0, first.stderr
+    other = run_cli("everything", photo, "--output", output, "--format", "coco-rle", *common)
+    assert other.returncode == 2
+    assert "already holds --format png results for photo.png" in other.stderr
+    assert not (output / "photo.png" / "annotations.json").exists()
+    again = run_cli("everything", photo, "--output", output, "--format", "png", *common)
+    assert "0 segmented, 1 already done" in again.stdout
+
+
+def test_everything_names_its_options_as_options(
+    tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    result = run_cli(
+        "everything",
+        photo,
+        "--output",
+        tmp_path / "out",
+        "--pred-iou-thresh",
+        "2",
+        *_everything_options(tiny_model_files),
+    )
+    assert result.returncode == 2
+    assert "--pred-iou-thresh must be in [0, 1]: got 2.0" in result.stderr
+
+
+def test_everything_skips_an_image_that_fails_after_it_was_read(
+    tmp_path: Path,
+    photo: Path,
+    tiny_model_files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import edgesam._everything
+    from edgesam import InvalidImageError
+    from edgesam.cli import main
+
+    real = edgesam._everything.segment_everything
+
+    def failing_on_b(predictor: Any, images: list[Path], *args: Any, **kwargs: Any) -> Any:
+        if images[0].name == "b.png":
+            raise InvalidImageError("b.png cannot be segmented")
+        return real(predictor, images, *args, **kwargs)
+
+    monkeypatch.setattr(edgesam._everything, "segment_everything", failing_on_b)
+    for name in ("a.png", "b.png", "c.png"):
+        Image.open(photo).save(tmp_path / name)
+    code = main(
+        [
+            "everything",
+            str(tmp_path / "a.png"),
+            str(tmp_path / "b.png"),
+            str(tmp_path / "c.png"),
+            "--output",
+            str(tmp_path / "out"),
+            *map(str, _everything_options(tiny_model_files)),
+        ]
+    )
+    assert "2 segmented, 0 already done, 1 unreadable" in capsys.readouterr().out
+    assert code == 2  # b.png was named on the command line
+
+
+def test_offline_hint_names_the_command_line_options(tmp_path: Path, photo: Path) -> None:
+    result = run_cli(
+        "segment",
+        photo,
+        "--point",
+        "1,1",
+        "--output",
+        tmp_path / "m.png",
+        env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert "--encoder ENCODER.onnx --decoder DECODER.onnx" in result.stderr
+    assert "from_files" not in result.stderr
+    assert "local_files_only" not in result.stderr
+    missing = run_cli(
+        "segment",
+        photo,
+        "--point",
+        "1,1",
+        "--output",
+        tmp_path / "m.png",
+        "--encoder",
+        tmp_path / "nope.onnx",
+        "--decoder",
+        tmp_path / "nope.onnx",
+    )
+    assert "leave out --encoder/--decoder" in missing.stderr
+    assert "from_pretrained" not in missing.stderr
+
+
+def test_cli_does_not_import_tqdm_itself() -> None:
+    # tqdm is huggingface_hub's dependency, not ours: use huggingface_hub.utils.tqdm.
+    import ast
+
+    import edgesam.cli
+
+    tree = ast.parse(Path(edgesam.cli.__file__).read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not any(name == "tqdm" or name.startswith("tqdm.") for name in imported)

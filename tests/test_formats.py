@@ -240,3 +240,101 @@ def test_written_files_get_normal_permissions(tmp_path: Path) -> None:
     written = save_binary_mask(np.ones((4, 5), dtype=bool), tmp_path / "mask.png")
     assert (written.stat().st_mode & 0o777) == (reference.stat().st_mode & 0o777)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# -- bad destinations and inputs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda path: save_binary_mask(_masks()[0], path),
+        lambda path: save_overlay(_photo(), _records(), path),
+        lambda path: write_coco_json(_records(), path),
+    ],
+    ids=["save_binary_mask", "save_overlay", "write_coco_json"],
+)
+def test_file_writers_need_an_existing_folder(tmp_path: Path, write: Any) -> None:
+    # As numpy.save and PIL.Image.save: a clear error naming the folder, nothing created.
+    with pytest.raises(InvalidInputError, match=r"folder .*missing' does not exist") as caught:
+        write(tmp_path / "missing" / "out.png")
+    assert ".tmp" not in str(caught.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_masks_folder_is_created_but_must_not_be_a_file(tmp_path: Path) -> None:
+    written = write_masks_to_folder(_records(), tmp_path / "a" / "b")
+    assert written[-1] == tmp_path / "a" / "b" / "metadata.csv"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInputError, match="is a file, not a folder"):
+        write_masks_to_folder(_records(), tmp_path / "file")
+    with pytest.raises(InvalidInputError, match="on its path is a file"):
+        write_masks_to_folder(_records(), tmp_path / "file" / "sub")
+
+
+def test_float_masks_are_refused_everywhere(tmp_path: Path) -> None:
+    logits = np.full((6, 8), -3.0, dtype=np.float32)  # background, as return_logits gives it
+    record = dict(_records()[0], segmentation=logits)
+    for call in (
+        lambda: save_binary_mask(logits, tmp_path / "m.png"),
+        lambda: write_masks_to_folder([record], tmp_path / "folder"),
+        lambda: records_to_coco([record]),
+        lambda: render_overlay(_photo(), [logits]),
+    ):
+        with pytest.raises(InvalidInputError, match="logits > 0"):
+            call()
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_integer_masks_count_non_zero_as_foreground(tmp_path: Path) -> None:
+    mask = _masks()[0]
+    path = save_binary_mask(mask.astype(np.uint8) * 255, tmp_path / "mask.PNG")
+    with Image.open(path) as image:
+        np.testing.assert_array_equal(np.asarray(image), mask.astype(np.uint8) * 255)
+
+
+@pytest.mark.parametrize("name", ["mask.jpg", "mask.jpeg", "mask.webp", "mask.tif", "mask"])
+def test_binary_masks_are_only_written_as_png(tmp_path: Path, name: str) -> None:
+    with pytest.raises(InvalidInputError, match=r"must end in \.png"):
+        save_binary_mask(_masks()[0], tmp_path / name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_overlay_format_follows_the_extension(tmp_path: Path) -> None:
+    with Image.open(save_overlay(_photo(), _records(), tmp_path / "o.jpg")) as image:
+        assert image.format == "JPEG"
+    with pytest.raises(InvalidInputError, match=r"cannot write '\.xyz' files"):
+        save_overlay(_photo(), _records(), tmp_path / "o.xyz")
+    with pytest.raises(InvalidInputError, match="without an extension"):
+        save_overlay(_photo(), _records(), tmp_path / "overlay")
+
+
+@pytest.mark.parametrize(
+    ("records", "match"),
+    [
+        (None, "got NoneType"),
+        (5, "got int"),
+        ("records.json", "got str"),
+        ({"segmentation": np.zeros((6, 8), dtype=bool)}, "single dict"),
+    ],
+)
+def test_records_must_be_a_list(tmp_path: Path, records: Any, match: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"records must be a list of mask records.*{match}"):
+        records_to_coco(records)
+    with pytest.raises(InvalidInputError, match="records must be a list"):
+        write_masks_to_folder(records, tmp_path / "out")
+
+
+def test_overlay_masks_must_be_a_list() -> None:
+    with pytest.raises(InvalidInputError, match=r"masks must be a list.*NoneType"):
+        render_overlay(_photo(), None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"wrap it in a list \(\[mask\]\)"):
+        render_overlay(_photo(), _masks()[0])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="alpha"):
+        render_overlay(_photo(), [], alpha=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [(6,), (6, 8, 3), (0, 8), (6.0, 8.0), "6x8", 6])
+def test_coco_image_size_must_be_two_positive_integers(size: Any) -> None:
+    with pytest.raises(InvalidInputError, match="image_size must be"):
+        records_to_coco([], image_size=size)

@@ -22,8 +22,9 @@ import colorsys
 import io
 import json
 import logging
+import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from edgesam._atomic import write_bytes_atomic
+from edgesam._atomic import check_destination, describe, write_bytes_atomic
 from edgesam._errors import InvalidInputError
 from edgesam._image import load_rgb
 from edgesam.amg._rle import area_from_rle, mask_to_coco_rle, rle_to_mask
@@ -62,9 +63,9 @@ _GOLDEN_RATIO_CONJUGATE = 0.618033988749895
 # -- atomic writes ------------------------------------------------------------------------
 
 
-def _write_atomic(path: PathLike, data: bytes) -> Path:
+def _write_atomic(path: PathLike, data: bytes, argument: str = "path") -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    return write_bytes_atomic(path, data)
+    return write_bytes_atomic(path, data, argument)
 
 
 def _png_bytes(array: NDArray[np.uint8]) -> bytes:
@@ -76,6 +77,25 @@ def _png_bytes(array: NDArray[np.uint8]) -> bytes:
 # -- records ------------------------------------------------------------------------------
 
 
+def _as_list(items: object, name: str, what: str) -> list[Any]:
+    """``items`` as a list, refusing None, a string, a single dict or a single 2-D array."""
+    if isinstance(items, Mapping):
+        raise InvalidInputError(
+            f"{name} must be a list of {what}: got a single dict; wrap it in a list ([...])"
+        )
+    if isinstance(items, np.ndarray) and items.ndim == 2:
+        raise InvalidInputError(
+            f"{name} must be a list of {what}: got one array of shape {items.shape}; "
+            "wrap it in a list ([mask])"
+        )
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise InvalidInputError(
+            f"{name} must be a list of {what}, as SamAutomaticMaskGenerator.generate returns "
+            f"them: got {type(items).__name__}"
+        )
+    return list(items)
+
+
 def _as_binary_mask(mask: object, name: str) -> NDArray[np.bool_]:
     if isinstance(mask, Mapping):
         return rle_to_mask(mask)
@@ -84,9 +104,18 @@ def _as_binary_mask(mask: object, name: str) -> NDArray[np.bool_]:
         raise InvalidInputError(
             f"{name} must be a mask of shape (H, W) or an RLE: got {array.shape}"
         )
+    if np.issubdtype(array.dtype, np.floating):
+        # Thresholding floats at 0 would be wrong for probabilities, at 0.5 wrong for logits.
+        raise InvalidInputError(
+            f"{name} must be a boolean mask: got {array.dtype}. For logits "
+            "(predict(..., return_logits=True)) pass logits > 0; for probabilities, probs > 0.5"
+        )
     if array.dtype != np.bool_:
-        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-            raise InvalidInputError(f"{name} must be boolean (or 0/1 numbers): got {array.dtype}")
+        if not np.issubdtype(array.dtype, np.integer):
+            raise InvalidInputError(
+                f"{name} must be a boolean mask (or integers, non-zero = foreground): "
+                f"got {array.dtype}"
+            )
         array = array != 0
     return array
 
@@ -144,16 +173,40 @@ def save_binary_mask(mask: object, path: PathLike) -> Path:
     Parameters
     ----------
     mask : ndarray of bool, shape (H, W), or an RLE dict
+        Integer arrays count non-zero pixels as foreground (0/1 or 0/255
+        masks). Float arrays are refused: threshold them yourself, e.g.
+        ``logits > 0`` for the output of ``predict(..., return_logits=True)``.
     path : str or os.PathLike
-        The PNG to write (its folder must exist).
+        The file to write. It must end in ``.png``: masks are always PNG,
+        because a lossy format (JPEG, WebP) would blur the edges into grey.
+        Its folder must exist, as with :meth:`PIL.Image.Image.save`.
 
     Returns
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    InvalidInputError
+        For a float or malformed mask, a ``path`` not ending in ``.png``, or a
+        folder that does not exist.
     """
+    check_mask_path(path, "path")
     binary = _as_binary_mask(mask, "mask")
     return _write_atomic(path, _png_bytes(binary.astype(np.uint8) * np.uint8(255)))
+
+
+def check_mask_path(path: PathLike, argument: str) -> Path:
+    """``path`` as a Path after checking that :func:`save_binary_mask` can write it."""
+    target = check_destination(path, argument)
+    if target.suffix.lower() != ".png":
+        raise InvalidInputError(
+            f"{describe(target, argument)}: binary masks are written as PNG (lossless; "
+            "JPEG or WebP would blur the 0/255 edges into grey), so the name must end in "
+            f".png: e.g. {str(target.with_suffix('.png'))!r}"
+        )
+    return target
 
 
 def write_masks_to_folder(records: Sequence[Mapping[str, Any]], folder: PathLike) -> list[Path]:
@@ -178,17 +231,34 @@ def write_masks_to_folder(records: Sequence[Mapping[str, Any]], folder: PathLike
     -------
     list of pathlib.Path
         The mask PNGs, then ``metadata.csv``.
+
+    Raises
+    ------
+    InvalidInputError
+        For malformed records, or a ``folder`` that is a file (or lies under one).
     """
+    items = _as_list(records, "records", "mask records")
     target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise InvalidInputError(
+            f"folder={str(target)!r} is a file, not a folder: choose a folder path "
+            "(it is created if missing)"
+        )
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:
+        raise InvalidInputError(
+            f"folder={str(target)!r} cannot be created: {str(err.filename)!r} on its path is "
+            "a file; choose another folder"
+        ) from err
     rows = [METADATA_HEADER]
     written = []
-    for index, record in enumerate(records):
+    for index, record in enumerate(items):
         mask = _as_binary_mask(_segmentation(record, index), f"records[{index}]['segmentation']")
         rows.append(_metadata_row(index, record))
         written.append(save_binary_mask(mask, target / f"{index}.png"))
     written.append(_write_atomic(target / "metadata.csv", "\n".join(rows).encode("utf-8")))
-    logger.debug("wrote %d mask PNGs and metadata.csv to %s", len(records), target)
+    logger.debug("wrote %d mask PNGs and metadata.csv to %s", len(items), target)
     return written
 
 
@@ -231,10 +301,17 @@ def records_to_coco(
         last column - first column), ``iscrowd`` 0, ``score`` (the record's
         ``predicted_iou``, for COCO evaluation), ``predicted_iou``,
         ``stability_score``, ``point_coords`` and ``crop_box``.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``records`` is not a sequence of mask records, a record lacks a
+        field, or the masks' sizes differ from each other or ``image_size``.
     """
+    items = _as_list(records, "records", "mask records")
+    size = None if image_size is None else _image_size(image_size)
     annotations = []
-    size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
-    for index, record in enumerate(records):
+    for index, record in enumerate(items):
         segmentation = _segmentation(record, index)
         if isinstance(segmentation, Mapping) and isinstance(segmentation.get("counts"), str):
             rle = {"size": _native(segmentation["size"]), "counts": segmentation["counts"]}
@@ -279,6 +356,18 @@ def records_to_coco(
     }
 
 
+def _image_size(image_size: object) -> tuple[int, int]:
+    sides = list(image_size) if isinstance(image_size, (tuple, list, np.ndarray)) else []
+    if len(sides) != 2 or not all(
+        isinstance(side, numbers.Integral) and not isinstance(side, bool) and int(side) > 0
+        for side in sides
+    ):
+        raise InvalidInputError(
+            f"image_size must be (H, W), two positive integers: got {image_size!r}"
+        )
+    return int(sides[0]), int(sides[1])
+
+
 def write_coco_json(
     records: Sequence[Mapping[str, Any]],
     path: PathLike,
@@ -291,11 +380,19 @@ def write_coco_json(
 ) -> Path:
     """Write :func:`records_to_coco` as a JSON file; see there for the parameters.
 
+    The folder of ``path`` must exist, as with :func:`open`.
+
     Returns
     -------
     pathlib.Path
         The written file, loadable with ``pycocotools.coco.COCO(path)``.
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`records_to_coco`, or if the folder of ``path`` does not exist.
     """
+    check_destination(path, "path")
     document = records_to_coco(
         records,
         image_size=image_size,
@@ -305,7 +402,7 @@ def write_coco_json(
         category_name=category_name,
     )
     written = _write_atomic(path, json.dumps(document).encode("utf-8"))
-    logger.debug("wrote %d COCO annotations to %s", len(records), written)
+    logger.debug("wrote %d COCO annotations to %s", len(document["annotations"]), written)
     return written
 
 
@@ -347,13 +444,17 @@ def render_overlay(
     ndarray of uint8, shape (H, W, 3)
     """
     rgb = load_rgb(image)
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise InvalidInputError(f"alpha must be in [0, 1]: got {alpha!r}")
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, numbers.Real)
+        or not 0.0 <= float(alpha) <= 1.0
+    ):
+        raise InvalidInputError(f"alpha must be a number in [0, 1]: got {alpha!r}")
     height, width = rgb.shape[:2]
     binaries = []
-    for index, mask in enumerate(masks):
+    for index, mask in enumerate(_as_list(masks, "masks", "masks")):
         is_record = isinstance(mask, Mapping) and "segmentation" in mask
-        source = mask["segmentation"] if is_record else mask  # type: ignore[index]
+        source = mask["segmentation"] if is_record else mask
         binary = _as_binary_mask(source, f"masks[{index}]")
         if binary.shape != (height, width):
             raise InvalidInputError(
@@ -382,17 +483,42 @@ def save_overlay(
     *,
     alpha: float = 0.5,
 ) -> Path:
-    """Write :func:`render_overlay` as a PNG (or any format Pillow infers from ``path``).
+    """Write :func:`render_overlay` to an image file; see there for the parameters.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write, in the format its extension names, as
+        :meth:`PIL.Image.Image.save` chooses it (``.png``, ``.jpg``, ``.webp``,
+        ...; a lossy format is fine for a picture to look at). Its folder must
+        exist.
 
     Returns
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    InvalidInputError
+        For bad masks or ``alpha`` (see :func:`render_overlay`), an extension
+        Pillow cannot write, or a folder that does not exist.
     """
+    target, image_format = check_overlay_path(path, "path")
     overlay = render_overlay(image, masks, alpha=alpha)
-    target = Path(path)
     buffer = io.BytesIO()
-    Image.fromarray(overlay).save(
-        buffer, format=Image.registered_extensions().get(target.suffix.lower(), "PNG")
-    )
+    Image.fromarray(overlay).save(buffer, format=image_format)
     return _write_atomic(target, buffer.getvalue())
+
+
+def check_overlay_path(path: PathLike, argument: str) -> tuple[Path, str]:
+    """``path`` and the Pillow format its extension names, after checking both."""
+    target = check_destination(path, argument)
+    image_format = Image.registered_extensions().get(target.suffix.lower())
+    if image_format is None or image_format not in Image.SAVE:
+        kind = f"{target.suffix!r} files" if target.suffix else "a name without an extension"
+        raise InvalidInputError(
+            f"{describe(target, argument)}: Pillow cannot write {kind}; end the name in an image "
+            "extension such as .png (lossless) or .jpg"
+        )
+    return target, image_format

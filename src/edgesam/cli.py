@@ -2,13 +2,15 @@
 
 The only module that configures logging or prints. Exit codes: 0 success,
 1 runtime failure (download, model, inference, I/O), 2 usage (bad arguments,
-malformed ``--point``/``--box`` text, unknown model name).
+malformed ``--point``/``--box`` text, unknown model name, an image file named
+on the command line that cannot be read).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 from edgesam import __version__
 from edgesam._errors import (
     EdgeSamError,
+    InvalidImageError,
     InvalidInputError,
     MissingExtraError,
     ProviderError,
@@ -33,6 +36,29 @@ EXIT_USAGE = 2
 _USAGE_ERRORS = (InvalidInputError, UnknownModelError, ProviderError)
 
 Handler = Callable[[argparse.Namespace], int]
+
+# Library hints that name Python arguments, and what the command line offers instead.
+_CLI_HINTS = (
+    (
+        "load files you already have with SamPredictor.from_files(encoder=..., decoder=...)",
+        "use model files you already have with --encoder ENCODER.onnx --decoder DECODER.onnx",
+    ),
+    (
+        "use SamPredictor.from_pretrained() to download the official files",
+        "leave out --encoder/--decoder to download the official files (--model)",
+    ),
+    ("(local_files_only=False, HF_HUB_OFFLINE unset)", "(HF_HUB_OFFLINE unset)"),
+    ("(HF_HUB_CACHE or cache_dir=)", "(HF_HUB_CACHE)"),
+)
+
+# Generator options that `everything` takes as --dashed-options.
+_EVERYTHING_OPTIONS = re.compile(
+    r"\b(points_per_side|pred_iou_thresh|stability_score_thresh|min_mask_region_area|"
+    r"crop_n_layers) must"
+)
+
+# What each --format of `everything` writes into an image's folder.
+_FORMAT_FILES = {"png": "metadata.csv", "coco-rle": "annotations.json"}
 
 
 class UsageError(Exception):
@@ -108,10 +134,19 @@ def _load_predictor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from edgesam._formats import save_binary_mask, save_overlay
+    from edgesam._formats import (
+        check_mask_path,
+        check_overlay_path,
+        save_binary_mask,
+        save_overlay,
+    )
 
     if not args.point and not args.box:
         raise UsageError("segment needs a prompt: at least one --point X,Y[,LABEL] or a --box")
+    # Before the encoder runs, not after.
+    check_mask_path(args.output, "--output")
+    if args.overlay is not None:
+        check_overlay_path(args.overlay, "--overlay")
     predictor = _load_predictor(args)
     predictor.set_image(args.image)
     coords = labels = None
@@ -131,40 +166,79 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     save_binary_mask(masks[best], args.output)
     print(f"{args.output}: mask of {int(masks[best].sum())} pixels, score {scores[best]:.3f}")
     if args.overlay is not None:
-        from PIL import Image
-
-        with Image.open(args.image) as image:
-            save_overlay(np.asarray(image.convert("RGB")), [masks[best]], args.overlay)
+        # The path, not Image.open: load_rgb turns it upright as set_image did.
+        save_overlay(args.image, [masks[best]], args.overlay)
         print(f"{args.overlay}: overlay")
     return EXIT_OK
 
 
+def _check_resume_format(images: Sequence[Path], output: Path, output_format: str) -> None:
+    """Refuse to resume into image folders that another ``--format`` wrote."""
+    from edgesam._everything import DONE_MARKER
+
+    for path in images:
+        folder = output / path.name
+        written = [name for name, file in _FORMAT_FILES.items() if (folder / file).is_file()]
+        others = [name for name in written if name != output_format]
+        done = (folder / DONE_MARKER).is_file()
+        if others or (done and output_format not in written):
+            other = f"--format {others[0]}" if others else "another --format"
+            raise UsageError(
+                f"--output {str(output)!r} already holds {other} results for {path.name} "
+                f"({folder}); --format {output_format} would skip or mix them. Re-run with "
+                f"the earlier --format to resume, or give --format {output_format} another "
+                "--output folder"
+            )
+
+
 def _cmd_everything(args: argparse.Namespace) -> int:
-    from edgesam._everything import find_images, segment_everything
+    # Public, but re-exported lazily and untyped; it honours HF_HUB_DISABLE_PROGRESS_BARS.
+    from huggingface_hub.utils import tqdm  # type: ignore[attr-defined]
+
+    from edgesam._everything import EverythingSummary, find_images, segment_everything
 
     images = find_images(args.inputs)
     if not images:
         raise UsageError("no image files found in the given inputs")
+    _check_resume_format(images, args.output, args.format)
     predictor = _load_predictor(args)
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]  # huggingface_hub's dependency
-
-    bar = tqdm(images, desc="segmenting", unit="image", disable=args.quiet)
-    summary = segment_everything(
-        predictor,
-        bar,
-        args.output,
-        output_format=args.format,
-        overlay=args.overlay,
-        points_per_side=args.points_per_side,
-        pred_iou_thresh=args.pred_iou_thresh,
-        stability_score_thresh=args.stability_score_thresh,
-        min_mask_region_area=args.min_mask_region_area,
-        crop_n_layers=args.crop_n_layers,
-    )
+    summary = EverythingSummary()
+    bar = tqdm(images, desc="segmenting", unit="image", disable=args.quiet)  # type: ignore[no-untyped-call]
+    for path in bar:
+        # One image per call, so an image that fails anywhere (not only while it is
+        # read) is skipped instead of ending the batch.
+        try:
+            part = segment_everything(
+                predictor,
+                [path],
+                args.output,
+                output_format=args.format,
+                overlay=args.overlay,
+                points_per_side=args.points_per_side,
+                pred_iou_thresh=args.pred_iou_thresh,
+                stability_score_thresh=args.stability_score_thresh,
+                min_mask_region_area=args.min_mask_region_area,
+                crop_n_layers=args.crop_n_layers,
+            )
+        except InvalidImageError as err:
+            logger.warning("skipping %s: %s", path, err)
+            summary.unreadable.append(path)
+            continue
+        summary.segmented += part.segmented
+        summary.already_done += part.already_done
+        summary.unreadable += part.unreadable
     print(
         f"{len(summary.segmented)} segmented, {len(summary.already_done)} already done, "
         f"{len(summary.unreadable)} unreadable (skipped) -> {args.output}"
     )
+    named = [path for path in summary.unreadable if path in args.inputs]
+    if named:
+        print(
+            f"edgesam everything: error: {', '.join(map(str, named))}: named on the command "
+            "line but not a readable image (see the warnings above)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -249,8 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument(
         "--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box around the object, in pixels"
     )
-    segment.add_argument("--output", type=Path, required=True, help="mask PNG to write")
-    segment.add_argument("--overlay", type=Path, help="also write the mask drawn over the image")
+    segment.add_argument(
+        "--output", type=Path, required=True, help="mask PNG to write (in an existing folder)"
+    )
+    segment.add_argument(
+        "--overlay", type=Path, help="also write the mask drawn over the image (.png, .jpg, ...)"
+    )
     _add_model_options(segment)
     segment.set_defaults(func=_cmd_segment)
 
@@ -336,8 +414,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace, err: BaseException, code: int) -> int:
     if args.verbose:
         logger.exception("edgesam %s failed", args.command)
-    print(f"edgesam {args.command}: error: {err}", file=sys.stderr)
+    print(f"edgesam {args.command}: error: {_for_the_command_line(str(err))}", file=sys.stderr)
     return code
+
+
+def _for_the_command_line(message: str) -> str:
+    """``message`` with hints at Python arguments replaced by the command's own options."""
+    for library, command_line in _CLI_HINTS:
+        message = message.replace(library, command_line)
+    return _EVERYTHING_OPTIONS.sub(
+        lambda match: f"--{match.group(1).replace('_', '-')} must", message
+    )
 
 
 if __name__ == "__main__":

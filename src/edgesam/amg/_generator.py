@@ -24,6 +24,7 @@ The results are segment_anything's, up to float32 rounding.
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 from collections.abc import Sequence
 from typing import get_args
@@ -60,12 +61,16 @@ __all__ = ["SamAutomaticMaskGenerator"]
 logger = logging.getLogger(__name__)
 
 
-def _number(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or np.isnan(float(value)):
-        raise InvalidInputError(f"{name} must be a number: got {value!r}")
+def _number(
+    value: object, name: str, bounds: tuple[float, float] | None = None, hint: str = ""
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise InvalidInputError(f"{name} must be a finite number: got {value!r}")
     number = float(value)
-    if (low is not None and number < low) or (high is not None and number > high):
-        raise InvalidInputError(f"{name} must be in [{low}, {high}]: got {value!r}")
+    if bounds is not None and not bounds[0] <= number <= bounds[1]:
+        raise InvalidInputError(
+            f"{name} must be in [{bounds[0]:g}, {bounds[1]:g}]: got {value!r}{hint}"
+        )
     return number
 
 
@@ -128,25 +133,25 @@ class SamAutomaticMaskGenerator:
     points_per_batch : int
         Clicks decoded per decoder call (a batched decoder takes them in one
         run; the official one runs once per click). Bigger uses more memory.
-    pred_iou_thresh : float
+    pred_iou_thresh : float in [0, 1]
         Keep masks whose predicted IoU is strictly above this (0 disables).
         See ``use_stability_score`` for what "predicted IoU" is with EdgeSAM.
-    stability_score_thresh : float
+    stability_score_thresh : float in [0, 1]
         Keep masks whose stability score (IoU of the mask binarised at
         ``±stability_score_offset`` around 0, full resolution) is at least
         this (0 disables).
     stability_score_offset : float
         How far the binarisation threshold moves for the stability score.
-    box_nms_thresh : float
+    box_nms_thresh : float in [0, 1]
         Box IoU above which the worse of two masks from one crop is dropped.
     crop_n_layers : int
         If > 0, also run on crops: layer ``i`` splits the image into
         ``2**i x 2**i`` overlapping crops. Finds smaller objects, costs one
         encoder run and one grid of clicks per crop.
-    crop_nms_thresh : float
+    crop_nms_thresh : float in [0, 1]
         Box IoU above which duplicates from different crops are dropped
         (masks from smaller crops win).
-    crop_overlap_ratio : float
+    crop_overlap_ratio : float in [0, 1]
         Overlap of neighbouring crops in layer 1, as a fraction of the image's
         short side; later layers overlap proportionally less.
     crop_n_points_downscale_factor : int
@@ -226,12 +231,17 @@ class SamAutomaticMaskGenerator:
             points_per_side, point_grids, self.crop_n_layers, self.crop_n_points_downscale_factor
         )
         self.points_per_batch = _integer(points_per_batch, "points_per_batch", 1)
-        self.pred_iou_thresh = _number(pred_iou_thresh, "pred_iou_thresh")
-        self.stability_score_thresh = _number(stability_score_thresh, "stability_score_thresh")
+        # Scores and box IoUs lie in [0, 1]: a threshold outside keeps or drops everything.
+        self.pred_iou_thresh = _number(
+            pred_iou_thresh, "pred_iou_thresh", (0.0, 1.0), " (0 disables the filter)"
+        )
+        self.stability_score_thresh = _number(
+            stability_score_thresh, "stability_score_thresh", (0.0, 1.0), " (0 disables the filter)"
+        )
         self.stability_score_offset = _number(stability_score_offset, "stability_score_offset")
-        self.box_nms_thresh = _number(box_nms_thresh, "box_nms_thresh")
-        self.crop_nms_thresh = _number(crop_nms_thresh, "crop_nms_thresh")
-        self.crop_overlap_ratio = _number(crop_overlap_ratio, "crop_overlap_ratio", 0.0, 1.0)
+        self.box_nms_thresh = _number(box_nms_thresh, "box_nms_thresh", (0.0, 1.0))
+        self.crop_nms_thresh = _number(crop_nms_thresh, "crop_nms_thresh", (0.0, 1.0))
+        self.crop_overlap_ratio = _number(crop_overlap_ratio, "crop_overlap_ratio", (0.0, 1.0))
         self.min_mask_region_area = _integer(min_mask_region_area, "min_mask_region_area", 0)
         self.output_mode: OutputMode = output_mode
         self.use_stability_score = bool(use_stability_score)
@@ -271,6 +281,11 @@ class SamAutomaticMaskGenerator:
         )
         data = MaskData()
         for crop_box, layer in zip(crop_boxes, layer_idxs, strict=True):
+            x0, y0, x1, y1 = crop_box
+            if max(x1 - x0, 0) * max(y1 - y0, 0) < 2:
+                # Images a few pixels wide split into crops too small for the encoder.
+                logger.debug("skipping crop %s: fewer than 2 pixels", crop_box)
+                continue
             data.extend(self._process_crop(image, crop_box, layer, original_size))
         if len(crop_boxes) > 1:
             # Prefer masks from smaller crops: score 1 / crop area (float32, as torch).

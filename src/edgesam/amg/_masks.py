@@ -8,6 +8,7 @@ inner edge, and the moves from a crop's frame back to the image's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,7 +65,8 @@ def calculate_stability_score(
         raise InvalidInputError(f"logits must have shape (..., H, W): got shape {array.shape}")
     high = np.float32(mask_threshold + threshold_offset)
     low = np.float32(mask_threshold - threshold_offset)
-    flat = array.reshape(-1, *array.shape[-2:])
+    # An explicit count: reshape(-1, 0, 0) is ambiguous for an empty (0, 0) window.
+    flat = array.reshape(math.prod(array.shape[:-2]), *array.shape[-2:])
     scores = np.zeros(flat.shape[0], dtype=np.float32)
     # One mask at a time into one scratch buffer: a whole-stack comparison plus an
     # axis count is ~3x slower (the axis count sums bools as integers).
