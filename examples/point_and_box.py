@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from edgesam import SamPredictor
+from edgesam import SamPredictor, WeightsError
 
 
 def synthetic_image() -> np.ndarray:
@@ -50,7 +50,10 @@ def main() -> None:
     if args.encoder and args.decoder:
         predictor = SamPredictor.from_files(args.encoder, args.decoder)
     else:
-        predictor = SamPredictor.from_pretrained("edge_sam_3x")
+        try:
+            predictor = SamPredictor.from_pretrained("edge_sam_3x")
+        except WeightsError as err:  # offline, or the Hub unreachable: say so in one line
+            parser.exit(1, f"{parser.prog}: could not get the EdgeSAM weights: {err}\n")
     print(f"running on {predictor.providers['encoder'][0]}")
 
     image = args.image if args.image else synthetic_image()

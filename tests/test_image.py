@@ -307,3 +307,9 @@ def test_decompression_bomb_is_an_invalid_image(
     with pytest.raises(InvalidImageError, match="MAX_IMAGE_PIXELS") as info:
         load_rgb(path)
     assert isinstance(info.value.__cause__, Image.DecompressionBombError)
+
+
+@pytest.mark.parametrize("url", ["https://example.com/cat.jpg", "HTTP://example.com/a.png"])
+def test_urls_are_not_taken_for_paths(url: str) -> None:
+    with pytest.raises(InvalidImageError, match="is a URL; edgesam reads local files only"):
+        load_rgb(url)

@@ -58,6 +58,11 @@ def load_rgb(image: object, image_format: str = "RGB") -> NDArray[np.uint8]:
         raise InvalidInputError(
             f"image_format must be one of {get_args(ImageFormat)}: got {image_format!r}"
         )
+    if isinstance(image, str) and image.lower().startswith(("http://", "https://")):
+        raise InvalidImageError(
+            f"image {image!r} is a URL; edgesam reads local files only: download it first "
+            "and pass the file's path, a PIL image or an HxWx3 uint8 array"
+        )
     if isinstance(image, (str, os.PathLike)):
         return _check_size(_from_pil(_open(Path(image))))
     if isinstance(image, Image.Image):
