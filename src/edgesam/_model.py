@@ -85,25 +85,40 @@ def _float32(
     return np.asarray(array, dtype=np.float32)
 
 
+def _fixed_shape(
+    value: object,
+    argument: str,
+    layout: str,
+    shape: tuple[int, ...],
+    error: type[InvalidInputError],
+    hint: str,
+) -> NDArray[np.float32]:
+    array = _float32(value, argument, layout, error)
+    if array.shape != shape:
+        raise error(f"{argument} must be {layout}: got shape {array.shape}. {hint}")
+    return array
+
+
 def _image_input(value: object) -> NDArray[np.float32]:
-    layout = f"a preprocessed image, a float32 array of shape {IMAGE_INPUT_SHAPE}"
-    image = _float32(value, "image_input", layout, InvalidImageError)
-    if image.shape != IMAGE_INPUT_SHAPE:
-        raise InvalidImageError(
-            f"image_input must be {layout}: got shape {image.shape}. Pass images to "
-            "SamPredictor.set_image, which resizes, normalises and pads them"
-        )
-    return image
+    return _fixed_shape(
+        value,
+        "image_input",
+        f"a preprocessed image, a float32 array of shape {IMAGE_INPUT_SHAPE}",
+        IMAGE_INPUT_SHAPE,
+        InvalidImageError,
+        "Pass images to SamPredictor.set_image, which resizes, normalises and pads them",
+    )
 
 
 def _embedding(value: object) -> NDArray[np.float32]:
-    layout = f"an image embedding, a float32 array of shape {EMBEDDING_SHAPE}"
-    embedding = _float32(value, "embedding", layout, InvalidEmbeddingError)
-    if embedding.shape != EMBEDDING_SHAPE:
-        raise InvalidEmbeddingError(
-            f"embedding must be {layout}, as encode() returns: got shape {embedding.shape}"
-        )
-    return embedding
+    return _fixed_shape(
+        value,
+        "embedding",
+        f"an image embedding, a float32 array of shape {EMBEDDING_SHAPE}",
+        EMBEDDING_SHAPE,
+        InvalidEmbeddingError,
+        "Use what encode() or get_image_embedding() returns",
+    )
 
 
 def _decoder_prompts(
