@@ -375,18 +375,19 @@ def test_everything_skips_an_image_that_fails_after_it_was_read(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import edgesam._everything
-    from edgesam import InvalidImageError
+    from edgesam import InvalidImageError, SamAutomaticMaskGenerator
     from edgesam.cli import main
 
-    real = edgesam._everything.segment_everything
+    real = SamAutomaticMaskGenerator.generate
+    calls: list[int] = []
 
-    def failing_on_b(predictor: Any, images: list[Path], *args: Any, **kwargs: Any) -> Any:
-        if images[0].name == "b.png":
+    def failing_on_b(self: Any, image: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # a.png, b.png, c.png are segmented in that order
             raise InvalidImageError("b.png cannot be segmented")
-        return real(predictor, images, *args, **kwargs)
+        return real(self, image)
 
-    monkeypatch.setattr(edgesam._everything, "segment_everything", failing_on_b)
+    monkeypatch.setattr(SamAutomaticMaskGenerator, "generate", failing_on_b)
     for name in ("a.png", "b.png", "c.png"):
         Image.open(photo).save(tmp_path / name)
     code = main(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from edgesam._errors import InvalidImageError, InvalidInputError
-from edgesam._formats import save_overlay, write_coco_json, write_masks_to_folder
+from edgesam._formats import METADATA_FILE, save_overlay, write_coco_json, write_masks_to_folder
 from edgesam._image import load_rgb
 from edgesam._predictor import SamPredictor
 
@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
 DONE_MARKER = "done.json"
+COCO_FILE = "annotations.json"
+# The file each output format writes into an image's folder.
+FORMAT_FILES = {"png": METADATA_FILE, "coco-rle": COCO_FILE}
 
 
 @dataclass
@@ -93,8 +96,9 @@ def segment_everything(
     predictor : SamPredictor
         The predictor to use (its image is replaced).
     images : iterable of Path
-        Image files (wrap them in a progress bar to show progress); unreadable
-        ones are skipped with a warning and counted.
+        Image files (wrap them in a progress bar to show progress). Those that
+        cannot be read, or that the predictor refuses while segmenting them
+        (``InvalidImageError``), are skipped with a warning and counted.
     output : Path
         Output directory; one sub-folder per image.
     output_format : {"png", "coco-rle"}
@@ -126,18 +130,18 @@ def segment_everything(
             continue
         try:
             rgb = load_rgb(path)
-        except InvalidImageError as err:
+            records = generator.generate(rgb)
+        except InvalidImageError as err:  # unreadable, or refused while it is segmented
             logger.warning("skipping %s: %s", path, err)
             summary.unreadable.append(path)
             continue
-        records = generator.generate(rgb)
         folder.mkdir(parents=True, exist_ok=True)
         if output_format == "png":
             write_masks_to_folder(records, folder)
         else:
             write_coco_json(
                 records,
-                folder / "annotations.json",
+                folder / COCO_FILE,
                 image_size=(int(rgb.shape[0]), int(rgb.shape[1])),
                 file_name=path.name,
             )

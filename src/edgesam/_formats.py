@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 #: The first line of ``metadata.csv``, as segment_anything's ``scripts/amg.py`` writes it.
+METADATA_FILE = "metadata.csv"
 METADATA_HEADER = (
     "id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,"
     "predicted_iou,stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h"
@@ -257,7 +258,7 @@ def write_masks_to_folder(records: Sequence[Mapping[str, Any]], folder: PathLike
         mask = _as_binary_mask(_segmentation(record, index), f"records[{index}]['segmentation']")
         rows.append(_metadata_row(index, record))
         written.append(save_binary_mask(mask, target / f"{index}.png"))
-    written.append(_write_atomic(target / "metadata.csv", "\n".join(rows).encode("utf-8")))
+    written.append(_write_atomic(target / METADATA_FILE, "\n".join(rows).encode("utf-8")))
     logger.debug("wrote %d mask PNGs and metadata.csv to %s", len(items), target)
     return written
 

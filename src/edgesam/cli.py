@@ -18,7 +18,6 @@ from pathlib import Path
 from edgesam import __version__
 from edgesam._errors import (
     EdgeSamError,
-    InvalidImageError,
     InvalidInputError,
     MissingExtraError,
     ProviderError,
@@ -56,9 +55,6 @@ _EVERYTHING_OPTIONS = re.compile(
     r"\b(points_per_side|pred_iou_thresh|stability_score_thresh|min_mask_region_area|"
     r"crop_n_layers) must"
 )
-
-# What each --format of `everything` writes into an image's folder.
-_FORMAT_FILES = {"png": "metadata.csv", "coco-rle": "annotations.json"}
 
 
 class UsageError(Exception):
@@ -174,11 +170,11 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 def _check_resume_format(images: Sequence[Path], output: Path, output_format: str) -> None:
     """Refuse to resume into image folders that another ``--format`` wrote."""
-    from edgesam._everything import DONE_MARKER
+    from edgesam._everything import DONE_MARKER, FORMAT_FILES
 
     for path in images:
         folder = output / path.name
-        written = [name for name, file in _FORMAT_FILES.items() if (folder / file).is_file()]
+        written = [name for name, file in FORMAT_FILES.items() if (folder / file).is_file()]
         others = [name for name in written if name != output_format]
         done = (folder / DONE_MARKER).is_file()
         if others or (done and output_format not in written):
@@ -195,38 +191,26 @@ def _cmd_everything(args: argparse.Namespace) -> int:
     # Public, but re-exported lazily and untyped; it honours HF_HUB_DISABLE_PROGRESS_BARS.
     from huggingface_hub.utils import tqdm  # type: ignore[attr-defined]
 
-    from edgesam._everything import EverythingSummary, find_images, segment_everything
+    from edgesam._everything import find_images, segment_everything
 
     images = find_images(args.inputs)
     if not images:
         raise UsageError("no image files found in the given inputs")
     _check_resume_format(images, args.output, args.format)
     predictor = _load_predictor(args)
-    summary = EverythingSummary()
     bar = tqdm(images, desc="segmenting", unit="image", disable=args.quiet)  # type: ignore[no-untyped-call]
-    for path in bar:
-        # One image per call, so an image that fails anywhere (not only while it is
-        # read) is skipped instead of ending the batch.
-        try:
-            part = segment_everything(
-                predictor,
-                [path],
-                args.output,
-                output_format=args.format,
-                overlay=args.overlay,
-                points_per_side=args.points_per_side,
-                pred_iou_thresh=args.pred_iou_thresh,
-                stability_score_thresh=args.stability_score_thresh,
-                min_mask_region_area=args.min_mask_region_area,
-                crop_n_layers=args.crop_n_layers,
-            )
-        except InvalidImageError as err:
-            logger.warning("skipping %s: %s", path, err)
-            summary.unreadable.append(path)
-            continue
-        summary.segmented += part.segmented
-        summary.already_done += part.already_done
-        summary.unreadable += part.unreadable
+    summary = segment_everything(
+        predictor,
+        bar,
+        args.output,
+        output_format=args.format,
+        overlay=args.overlay,
+        points_per_side=args.points_per_side,
+        pred_iou_thresh=args.pred_iou_thresh,
+        stability_score_thresh=args.stability_score_thresh,
+        min_mask_region_area=args.min_mask_region_area,
+        crop_n_layers=args.crop_n_layers,
+    )
     print(
         f"{len(summary.segmented)} segmented, {len(summary.already_done)} already done, "
         f"{len(summary.unreadable)} unreadable (skipped) -> {args.output}"
