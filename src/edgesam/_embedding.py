@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._atomic import atomic_writer
-from edgesam._errors import InvalidEmbeddingError, InvalidInputError
+from edgesam._errors import InvalidEmbeddingError
+from edgesam._local import path_argument
 from edgesam._transforms import input_size_for
 
 __all__ = ["EMBEDDING_SHAPE", "ImageEmbedding"]
@@ -35,17 +36,6 @@ def _size_pair(value: object, name: str) -> tuple[int, int]:
     if height < 1 or width < 1:
         raise InvalidEmbeddingError(f"{name} must be positive: got {(height, width)}")
     return height, width
-
-
-def _file_path(value: object) -> Path:
-    if isinstance(value, str) or (
-        isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)
-    ):
-        return Path(value)
-    raise InvalidInputError(
-        f"path must be the path of an .npz file, as a str or os.PathLike: got "
-        f"{type(value).__name__} {value!r}"
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +115,7 @@ class ImageEmbedding:
         InvalidInputError
             If ``path`` is not a str or os.PathLike.
         """
-        target = _file_path(path)
+        target = path_argument(path, "path", "an .npz file")
         if target.suffix != ".npz":
             target = target.with_name(target.name + ".npz")
         meta = {
@@ -150,7 +140,7 @@ class ImageEmbedding:
         InvalidEmbeddingError
             If the file is missing, truncated, or not an edgesam embedding.
         """
-        source = _file_path(path)
+        source = path_argument(path, "path", "an .npz file")
         hint = "save one with predictor.get_image_embedding().save(path)"
         try:
             # Open the file ourselves: np.load leaks its handle when a zip is truncated.

@@ -9,11 +9,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from edgesam._errors import WeightsError, WeightsNotFoundError
+from edgesam._errors import InvalidInputError, WeightsError, WeightsNotFoundError
 
-__all__ = ["readable_file"]
+__all__ = ["path_argument", "readable_file"]
 
 PathLike = str | os.PathLike[str]
+
+
+def path_argument(value: object, argument: str, what: str = "a file") -> Path:
+    """``value`` as a Path, if it is a str or an os.PathLike naming a str path.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``argument`` and what it should be (``what``), for anything else
+        (None, numbers, bytes paths, lists).
+    """
+    if isinstance(value, str) or (
+        isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)
+    ):
+        return Path(value)
+    raise InvalidInputError(
+        f"{argument} must be the path of {what}, as a str or os.PathLike: got "
+        f"{type(value).__name__} {value!r}"
+    )
 
 
 def readable_file(path: PathLike, *, argument: str = "path") -> Path:

@@ -28,7 +28,7 @@ from edgesam._errors import (
     MaskInputUnavailableError,
     WeightsError,
 )
-from edgesam._local import readable_file
+from edgesam._local import path_argument, readable_file
 from edgesam._providers import ProviderSpec, resolve_providers
 from edgesam._session import (
     DECODER_CONTRACT,
@@ -59,17 +59,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: stream.read(_HASH_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _check_path(value: object, argument: str) -> None:
-    if isinstance(value, str) or (
-        isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)
-    ):
-        return
-    raise InvalidInputError(
-        f"{argument} must be the path of a file, as a str or os.PathLike: got "
-        f"{type(value).__name__} {value!r}"
-    )
 
 
 def _float32(
@@ -234,10 +223,10 @@ class EdgeSam:
         CorruptModelError, ModelContractError
             A file is not an ONNX model, or not an EdgeSAM encoder/decoder.
         """
-        _check_path(encoder, "encoder")
-        _check_path(decoder, "decoder")
+        path_argument(encoder, "encoder")
+        path_argument(decoder, "decoder")
         if checkpoint is not None:
-            _check_path(checkpoint, "checkpoint")
+            path_argument(checkpoint, "checkpoint")
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(
                 f"name must be a str, or None for the encoder file's stem: got "
@@ -414,7 +403,8 @@ class EdgeSam:
         """
         image = _image_input(image_input)
         if self.resident_device is None:
-            return self.encode(image), None
+            (embedding,) = self._encoder.run({"image": image})
+            return embedding, None
         (output,) = self._encoder.run_resident({"image": image})
         if not isinstance(output, ort.OrtValue):  # the session fell back to CPU
             return np.asarray(output, dtype=np.float32), None

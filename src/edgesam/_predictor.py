@@ -444,7 +444,9 @@ class SamPredictor:
                 "low_res_logits must be a numeric array of shape (..., 256, 256), as returned by "
                 f"predict_low_res: got {array.dtype} {array.shape}"
             )
-        return self._upsample(np.asarray(array, dtype=np.float32), embedding, return_logits)
+        return self._upsample(
+            np.asarray(array, dtype=np.float32), embedding, _flag(return_logits, "return_logits")
+        )
 
     def _decode(
         self,
@@ -473,7 +475,7 @@ class SamPredictor:
     def _upsample(
         low_res: NDArray[np.float32], embedding: ImageEmbedding, return_logits: bool
     ) -> NDArray[np.bool_] | NDArray[np.float32]:
-        if _flag(return_logits, "return_logits"):
+        if return_logits:
             return upsample_logits(low_res, embedding.original_size, embedding.input_size)
         return upsample_masks(low_res, embedding.original_size, embedding.input_size)
 

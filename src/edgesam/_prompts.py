@@ -10,6 +10,7 @@ predictor does; the ONNX graph does not add it itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,11 +84,7 @@ class DecoderPrompts:
     point_labels: NDArray[np.float32]
 
 
-def _as_float_array(value: object, name: str) -> NDArray[np.float32]:
-    return _as_float64_array(value, name).astype(np.float32)
-
-
-def _as_float64_array(value: object, name: str) -> NDArray[np.float64]:
+def _numeric(value: object, name: str) -> NDArray[Any]:
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as err:
@@ -99,14 +96,29 @@ def _as_float64_array(value: object, name: str) -> NDArray[np.float64]:
             f"{name} must hold integers or floats: got dtype {array.dtype}"
             + (" (ragged nested lists?)" if array.dtype == object else "")
         )
-    result = array.astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        in_range = np.all(np.isfinite(result.astype(np.float32)))
-    if not in_range:
+    return array
+
+
+def _require_float32_finite(as_float32: NDArray[np.float32], name: str) -> None:
+    if not np.all(np.isfinite(as_float32)):
         raise InvalidPromptError(
             f"{name} must be finite float32 values: it contains NaN, infinity or a value "
             "beyond float32's range"
         )
+
+
+def _as_float_array(value: object, name: str) -> NDArray[np.float32]:
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = _numeric(value, name).astype(np.float32)
+    _require_float32_finite(result, name)
+    return result
+
+
+def _as_float64_array(value: object, name: str) -> NDArray[np.float64]:
+    """Coordinates in float64, as given; checked to fit float32, where they end up."""
+    result = _numeric(value, name).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _require_float32_finite(result.astype(np.float32), name)
     return result
 
 
@@ -182,7 +194,8 @@ def _mask(mask_input: object) -> tuple[NDArray[np.float32] | None, bool]:
     if mask_input is None:
         return None, False
     mask = _as_float_array(mask_input, "mask_input")
-    largest = float(np.abs(mask).max()) if mask.size else 0.0
+    # From the extremes: no image-sized |mask| temporary.
+    largest = max(-float(mask.min()), float(mask.max())) if mask.size else 0.0
     if largest > MASK_INPUT_LIMIT:
         raise InvalidPromptError(
             "mask_input must be low-resolution logits such as a previous call's "
