@@ -8,6 +8,7 @@ creation (a missing library) or at run time (a kernel error).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,12 +28,12 @@ from edgesam import (
     ModelContractError,
     ModelFileError,
 )
-from edgesam._cpus import physical_cores
 from edgesam._session import (
     DECODER_CONTRACT,
     ENCODER_CONTRACT,
     ModelSession,
     default_session_options,
+    physical_cores,
 )
 from tiny_models import build_encoder, expected_embedding
 
@@ -622,3 +623,65 @@ def test_cuda_sessions_get_the_default_provider_options(
         [(CUDA, {"cudnn_conv_algo_search": "DEFAULT", "device_id": 0}), CPU],
         [CPU],
     ]
+
+
+# -- physical_cores: the thread count of default_session_options ----------------------
+
+
+def _topology(root: Path, siblings: dict[int, str], name: str = "core_cpus_list") -> Path:
+    """A fake /sys/devices/system/cpu: for each CPU, the list of its core's CPUs."""
+    for cpu, core in siblings.items():
+        folder = root / f"cpu{cpu}" / "topology"
+        folder.mkdir(parents=True)
+        (folder / name).write_text(core + "\n")
+    return root
+
+
+@pytest.fixture
+def four_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+
+
+@pytest.mark.usefixtures("four_cpus")
+def test_hyperthreads_of_one_core_count_once(tmp_path: Path) -> None:
+    sysfs = _topology(tmp_path, {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3"})
+    assert physical_cores(sysfs) == 2
+
+
+@pytest.mark.usefixtures("four_cpus")
+def test_one_cpu_per_core(tmp_path: Path) -> None:
+    sysfs = _topology(tmp_path, {0: "0", 1: "1", 2: "2", 3: "3"})
+    assert physical_cores(sysfs) == 4
+
+
+@pytest.mark.usefixtures("four_cpus")
+def test_older_kernels_name_the_siblings_file_differently(tmp_path: Path) -> None:
+    sysfs = _topology(tmp_path, {0: "0-1", 1: "0-1", 2: "2-3", 3: "2-3"}, "thread_siblings_list")
+    assert physical_cores(sysfs) == 2
+
+
+def test_only_the_cpus_in_the_affinity_mask_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # taskset -c 0,2 on a 2-core, 4-thread machine: both CPUs are one core's threads.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2}, raising=False)
+    sysfs = _topology(tmp_path, {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3"})
+    assert physical_cores(sysfs) == 1
+
+
+@pytest.mark.usefixtures("four_cpus")
+def test_unreadable_topology_leaves_the_choice_to_onnxruntime(tmp_path: Path) -> None:
+    sysfs = _topology(tmp_path, {0: "0", 1: "1", 2: "2"})  # cpu3 has no topology
+    assert physical_cores(sysfs) == 0
+    assert physical_cores(tmp_path / "missing") == 0
+
+
+def test_no_affinity_api_leaves_the_choice_to_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS and Windows have no sched_getaffinity.
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert physical_cores() == 0
+
+
+@pytest.mark.skipif(not Path("/sys/devices/system/cpu/cpu0/topology").is_dir(), reason="no sysfs")
+def test_this_machine_has_at_least_one_core_and_no_more_than_its_cpus() -> None:
+    assert 1 <= physical_cores() <= len(os.sched_getaffinity(0))

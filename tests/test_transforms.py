@@ -7,21 +7,15 @@ authors' reference pipeline (``vectors.npz``), never from the code under test.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from edgesam import InvalidImageError, _pillow_pixels
-from edgesam import _transforms as transforms
+from edgesam import InvalidImageError
 from edgesam._transforms import (
     IMAGE_SIZE,
-    Scratch,
-    _run_phases,
-    _split,
     apply_coords,
     input_size_for,
     preprocess_image,
@@ -254,9 +248,9 @@ def _one_pillow_call(rgb: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(
     "shape",
     [
-        (1200, 1800),  # landscape photo: row and column bands, several threads
-        (1800, 1200),  # portrait photo, shrunk: still horizontal pass first
-        (1800, 2700),  # more bands than threads
+        (1200, 1800),  # landscape photo
+        (1800, 1200),  # portrait photo
+        (1800, 2700),
         (2400, 1080),  # over twice as tall as wide: Pillow 13 goes vertical first
         (5000, 300),
         (10000, 20),
@@ -268,139 +262,23 @@ def _one_pillow_call(rgb: np.ndarray) -> np.ndarray:
         (2, 1),
     ],
 )
-def test_banded_resize_is_bit_identical_to_one_pillow_call(shape: tuple[int, int]) -> None:
-    # preprocess_image cuts Pillow's two passes into bands (and threads); the 8-bit
-    # rounding between the passes makes any difference in their order or extent show.
+def test_preprocess_is_one_pillow_call_normalised_in_float32(shape: tuple[int, int]) -> None:
+    # The reference pipeline's resize, bit for bit, whatever Pillow's pass order.
     rgb = np.random.default_rng(sum(shape)).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
     image_input, _ = preprocess_image(rgb)
     np.testing.assert_array_equal(image_input, _one_pillow_call(rgb))
 
 
-def test_one_scratch_and_buffer_serve_images_of_any_size_in_turn() -> None:
-    # As in a labelling session: the kept 8-bit buffer and the padded input are reused
-    # for images larger and smaller than the previous one (stale bytes must not show).
-    scratch = Scratch()
+def test_one_buffer_serves_images_of_any_size_in_turn() -> None:
+    # As in a labelling session: the padded input is reused for images larger and
+    # smaller than the previous one, landscape and portrait (stale values must not show).
     buffer = np.full((1, 3, IMAGE_SIZE, IMAGE_SIZE), 7.0, dtype=np.float32)
-    for index, shape in enumerate([(1200, 1800), (600, 900), (1500, 1400), (37, 53), (900, 1200)]):
-        rgb = np.random.default_rng(index).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
-        image_input, _ = preprocess_image(rgb, out=buffer, scratch=scratch)
-        np.testing.assert_array_equal(image_input, _one_pillow_call(rgb))
-    # The largest of them, 1500 rows (+1 spare) resized to 1024x956 between the passes.
-    assert scratch.nbytes == 1501 * 956 * 4
-
-
-def test_a_buffer_told_what_it_holds_clears_only_that_and_matches_a_fresh_one() -> None:
-    # Landscape, portrait, smaller, same size again, larger: each time the padding the
-    # previous image left must end up zero while untouched padding is not rewritten.
-    buffer = np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-    written: tuple[int, int] | None = (0, 0)
-    shapes = [(1200, 1800), (1800, 1200), (300, 500), (300, 500), (2000, 1000), (900, 1200)]
+    shapes = [(1200, 1800), (1800, 1200), (300, 500), (300, 500), (2000, 1000), (37, 53)]
     for index, shape in enumerate(shapes):
         rgb = np.random.default_rng(index).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
-        image_input, written = preprocess_image(rgb, out=buffer, written=written)
-        np.testing.assert_array_equal(image_input, preprocess_image(rgb)[0])
-
-
-def test_the_region_a_buffer_is_said_to_hold_bounds_what_is_cleared() -> None:
-    # Sentinels outside the declared region survive: only the declared region is cleared.
-    buffer = np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-    buffer[0, :, 1000, 1000] = 5.0  # outside written=(800, 900): the caller's contract broken
-    buffer[0, :, 700, 100] = 5.0  # inside it, below the new image: must be cleared
-    rgb = np.zeros((600, 1024, 3), dtype=np.uint8)  # input_size (600, 1024)
-    image_input, _ = preprocess_image(rgb, out=buffer, written=(800, 900))
-    assert np.all(image_input[0, :, 700, 100] == 0.0)
-    assert np.all(image_input[0, :, 1000, 1000] == 5.0)
-
-
-def test_scratch_grows_to_the_largest_request_and_hands_out_temporaries_beyond_its_limit() -> None:
-    scratch = Scratch(limit=1000)
-    small = scratch.take((10, 10, 4))
-    assert small.shape == (10, 10, 4)
-    assert scratch.nbytes == 400
-    larger = scratch.take((10, 20, 4))
-    assert scratch.nbytes == 800
-    again = scratch.take((5, 10, 4))
-    assert np.shares_memory(again, larger)  # reused, not reallocated
-    beyond = scratch.take((10, 30, 4))
-    assert beyond.shape == (10, 30, 4)
-    assert not np.shares_memory(beyond, again)
-    assert scratch.nbytes == 800  # a temporary: the kept buffer did not grow
-
-
-def test_pass_order_matters_for_tall_images() -> None:
-    # Guards the test above: for this shape the two pass orders really give different
-    # images, so agreeing with one Pillow call is not automatic.
-    rgb = np.random.default_rng(3).integers(0, 256, size=(2400, 1080, 3), dtype=np.uint8)
-    new_h, new_w = input_size_for(rgb.shape[:2])
-    image = Image.fromarray(rgb)
-    bilinear = Image.Resampling.BILINEAR
-    horizontal_first = image.resize((new_w, 2400), bilinear).resize((new_w, new_h), bilinear)
-    vertical_first = image.resize((1080, new_h), bilinear).resize((new_w, new_h), bilinear)
-    assert not np.array_equal(np.asarray(horizontal_first), np.asarray(vertical_first))
-
-
-def _recording(
-    log: list[tuple[str, float, float]], name: str, seconds: float
-) -> Callable[[], None]:
-    def task() -> None:
-        start = time.perf_counter()
-        time.sleep(seconds)
-        log.append((name, start, time.perf_counter()))
-
-    return task
-
-
-@pytest.mark.parametrize(
-    ("size", "parts", "expected"),
-    [
-        (1024, 2, [(0, 512), (512, 1024)]),
-        (683, 3, [(0, 227), (227, 455), (455, 683)]),  # 683 * k // 3
-        (2, 4, [(0, 1), (1, 2)]),  # never an empty band
-    ],
-)
-def test_split_covers_the_range_in_nearly_equal_bands(
-    size: int, parts: int, expected: list[tuple[int, int]]
-) -> None:
-    assert _split(size, parts) == expected
-
-
-def test_phases_run_in_order_on_shared_threads() -> None:
-    # Uneven tasks on three threads: no second-phase task may start before the
-    # slowest first-phase task has returned, and every task runs exactly once.
-    log: list[tuple[str, float, float]] = []
-    first = [_recording(log, f"a{i}", 0.002 * (i % 3)) for i in range(7)]
-    second = [_recording(log, f"b{i}", 0.001) for i in range(5)]
-    _run_phases([first, [], second], workers=3)
-    names = sorted(name for name, *_ in log)
-    assert names == sorted([f"a{i}" for i in range(7)] + [f"b{i}" for i in range(5)])
-    last_a = max(end for name, _, end in log if name.startswith("a"))
-    first_b = min(start for name, start, _ in log if name.startswith("b"))
-    assert last_a <= first_b
-
-
-def test_each_worker_is_asked_to_keep_off_the_callers_cpu(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    asked: list[int | None] = []
-    monkeypatch.setattr(transforms, "current_cpu", lambda: 7)
-    monkeypatch.setattr(transforms, "avoid_cpu", asked.append)
-    log: list[tuple[str, float, float]] = []
-    _run_phases([[_recording(log, f"a{i}", 0.001) for i in range(6)]], workers=3)
-    assert asked == [7, 7]  # two workers; the caller's own thread is left alone
-    assert len(log) == 6
-
-
-def test_a_failing_task_stops_the_phases_and_is_raised_on_the_caller() -> None:
-    log: list[tuple[str, float, float]] = []
-
-    def fail() -> None:
-        raise ValueError("band 3 failed")
-
-    first = [_recording(log, "a0", 0.001), fail, _recording(log, "a2", 0.001)]
-    second = [_recording(log, "b0", 0.0)]
-    with pytest.raises(ValueError, match="band 3 failed"):
-        _run_phases([first, second], workers=2)
-    assert "b0" not in {name for name, *_ in log}
+        image_input, _ = preprocess_image(rgb, out=buffer)
+        assert image_input is buffer
+        np.testing.assert_array_equal(image_input, _one_pillow_call(rgb))
 
 
 @pytest.mark.parametrize("shape", [(10000, 20, 3), (20, 10000, 3), (1, 2, 3), (2, 1, 3)])
@@ -489,15 +367,3 @@ def test_apply_coords_scales_in_float64_like_segment_anything(
     # The check has teeth: rounding to float32 before scaling lands elsewhere.
     scale = np.array([input_size[1] / width, input_size[0] / height], dtype=np.float32)
     assert np.any(coords.astype(np.float32) * scale != expected)
-
-
-@pytest.mark.parametrize("shape", [(1200, 1800), (1800, 1200), (37, 53)])
-def test_banded_resize_is_bit_identical_when_pillow_pixels_are_copied(
-    shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Where Pillow cannot export its memory (older Pillow, images in several blocks),
-    # the bands are read through tobytes instead; the result must not change.
-    monkeypatch.setattr(_pillow_pixels, "_exported_buffer", lambda image, nbytes: None)
-    rgb = np.random.default_rng(sum(shape)).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
-    image_input, _ = preprocess_image(rgb)
-    np.testing.assert_array_equal(image_input, _one_pillow_call(rgb))

@@ -18,13 +18,13 @@ from numpy.typing import NDArray
 
 from edgesam._embedding import ImageEmbedding
 from edgesam._errors import ImageNotSetError, InvalidEmbeddingError, InvalidInputError
-from edgesam._heap import release_free_heap
 from edgesam._image import load_rgb
+from edgesam._memory import release_free_heap
 from edgesam._model import EdgeSam
 from edgesam._postprocess import stability_scores, upsample_logits, upsample_masks
 from edgesam._prompts import PromptBatch, encode_prompts, validate_prompts
 from edgesam._providers import ProviderSpec
-from edgesam._transforms import Scratch, preprocess_image
+from edgesam._transforms import preprocess_image
 
 __all__ = ["LowResPrediction", "Prediction", "SamPredictor"]
 
@@ -96,10 +96,8 @@ class SamPredictor:
             )
         self.model = model
         self.trim_memory = True
+        # The encoder's input, reused from image to image.
         self._buffer: NDArray[np.float32] | None = None
-        self._scratch = Scratch()
-        # The input_size last written into _buffer (zeros elsewhere); None: unknown.
-        self._written: tuple[int, int] | None = None
         self._embedding: ImageEmbedding | None = None
         # (H, W) of the last image set_image finished: a same-sized one reuses its blocks.
         self._last_size: tuple[int, int] | None = None
@@ -196,14 +194,8 @@ class SamPredictor:
         """
         rgb = load_rgb(image, image_format)
         self.reset_image()
-        if self._buffer is None:
-            self._buffer = np.zeros((1, 3, 1024, 1024), dtype=np.float32)
-            self._written = (0, 0)
-        written, self._written = self._written, None  # unknown if preprocessing fails
-        image_input, input_size = preprocess_image(
-            rgb, out=self._buffer, scratch=self._scratch, written=written
-        )
-        self._written = input_size
+        image_input, input_size = preprocess_image(rgb, out=self._buffer)
+        self._buffer = image_input
         original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
         embedding, resident = self.model.encode_resident(image_input)
         self._embedding = ImageEmbedding(

@@ -16,6 +16,7 @@ failure: CPU would refuse them too, so they are raised without a rebuild.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,6 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
-from edgesam._cpus import physical_cores
 from edgesam._errors import (
     CorruptModelError,
     EdgeSamError,
@@ -87,6 +87,42 @@ Feed: TypeAlias = "NDArray[np.float32] | ort.OrtValue"
 _RESIDENT_DEVICES = {CUDA: "cuda"}
 
 
+_SYSFS_CPUS = Path("/sys/devices/system/cpu")
+
+
+def physical_cores(sysfs: Path = _SYSFS_CPUS) -> int:
+    """Physical cores among the CPUs this process may run on; 0 when unknown.
+
+    onnxruntime, left to choose (``intra_op_num_threads = 0``), starts one
+    thread per physical core and pins each to its core, where it collides with
+    the caller's thread whenever the kernel has put the caller there. Asked
+    for the same count explicitly, it leaves its threads unpinned. Counting
+    only the CPUs in the process's affinity mask also respects ``taskset`` and
+    container cpusets.
+
+    Read from Linux's CPU topology (each CPU's ``core_cpus_list``, or
+    ``thread_siblings_list`` on kernels before 5.7): hyperthreads of one core
+    count once. Elsewhere, or when the topology cannot be read, 0, which
+    onnxruntime takes as "choose yourself".
+    """
+    try:
+        cpus = os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return 0
+    cores = {_core_of(sysfs / f"cpu{cpu}" / "topology") for cpu in cpus}
+    return 0 if None in cores else len(cores)
+
+
+def _core_of(topology: Path) -> str | None:
+    """The list of CPUs that share this CPU's core (its identity), or None if unreadable."""
+    for name in ("core_cpus_list", "thread_siblings_list"):
+        try:
+            return (topology / name).read_text().strip()
+        except OSError:
+            continue
+    return None
+
+
 def default_session_options() -> ort.SessionOptions:
     """The ``onnxruntime.SessionOptions`` edgesam uses unless you pass your own.
 
@@ -98,7 +134,7 @@ def default_session_options() -> ort.SessionOptions:
     onnxruntime.SessionOptions
         Full graph optimisation. One intra-op thread per physical core this
         process may use: onnxruntime's own count, but asked for explicitly so
-        that its worker threads are not pinned to cores (see ``_cpus``; where
+        that its worker threads are not pinned to cores (see :func:`physical_cores`; where
         the count is unknown onnxruntime chooses). Worker threads that stop
         spinning when a run returns (``session.force_spinning_stop``):
         otherwise each pool spins for about 50 ms after its run and takes the

@@ -7,14 +7,12 @@ image-sized blocks come from the heap, and freed heap memory stays resident.
 Over a labelling session of differently sized images the process then grows
 by tens of MiB before it levels off (docs/performance.md, "Memory over a long
 session"). ``malloc_trim(0)`` returns every free page to the OS without
-changing any allocator setting; it took about a millisecond after a
-``set_image`` here (1.3 ms median), and the next call's temporaries are paged
-in again (a few ms; the largest, the image between the two resize passes, is
-kept in a ``_transforms.Scratch`` instead). The predictor therefore trims only
+changing any allocator setting; it takes about a millisecond, and the next
+call's temporaries are paged in again. The predictor therefore trims only
 after an image whose size differs from the previous one's: a same-sized image
-reuses the blocks the previous call freed. It cannot shrink the top of another
-thread's arena, which is why preprocessing keeps its worker threads'
-temporaries small and bounded (``_transforms``).
+reuses the blocks the previous call freed.
+
+This is the package's only use of ``ctypes``.
 
 Elsewhere than glibc (macOS, Windows, musl) this is a no-op.
 """
@@ -27,8 +25,6 @@ import logging
 import platform
 from collections.abc import Callable
 
-from edgesam._libc import libc_function
-
 __all__ = ["release_free_heap"]
 
 logger = logging.getLogger(__name__)
@@ -38,10 +34,16 @@ logger = logging.getLogger(__name__)
 def _malloc_trim() -> Callable[[int], int] | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
-    trim: Callable[[int], int] | None = libc_function("malloc_trim", ctypes.c_int, ctypes.c_size_t)
-    if trim is None:
+    try:
+        # The process's own symbols include libc's (find_library would run ldconfig).
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
         logger.debug("glibc's malloc_trim is not available; freed heap memory stays resident")
-    return trim
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    function: Callable[[int], int] = trim
+    return function
 
 
 def release_free_heap() -> bool:

@@ -1,4 +1,4 @@
-"""Freed heap memory goes back to the OS after set_image (glibc), and the switch works."""
+"""_memory: freed heap memory goes back to the OS after set_image (glibc), and the switch works."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import platform
 import numpy as np
 import pytest
 
-import edgesam._heap as heap
+import edgesam._memory as heap
 import edgesam._predictor as predictor_module
 from edgesam import EdgeSam, InvalidImageError, SamPredictor
 
