@@ -20,9 +20,7 @@ from numpy.typing import NDArray
 
 from edgesam._errors import (
     CheckpointError,
-    InvalidEmbeddingError,
     InvalidInputError,
-    InvalidPromptError,
 )
 from edgesam._mask_prompt import (
     REQUIRED_KEYS,
@@ -209,30 +207,6 @@ def test_from_state_dict_names_missing_and_misshapen_keys() -> None:
     broken = {**state, "prompt_encoder.mask_downscaling.6.bias": np.zeros(255, np.float32)}
     with pytest.raises(CheckpointError, match=r"mask_downscaling\.6\.bias has shape \(255,\)"):
         MaskPromptWeights.from_state_dict(broken)
-
-
-@pytest.mark.parametrize(
-    "shape", [(256, 256), (1, 256, 256), (2, 2, 256, 256), (1, 1, 255, 256), (0, 1, 256, 256)]
-)
-def test_mask_shape_is_validated(shape: tuple[int, ...]) -> None:
-    with pytest.raises(InvalidPromptError, match="mask_logits must"):
-        downscale_mask(np.zeros(shape, np.float32), random_weights(8))
-
-
-def test_non_finite_masks_are_rejected() -> None:
-    mask = np.zeros((1, 1, 256, 256), np.float32)
-    mask[0, 0, 3, 4] = np.nan
-    with pytest.raises(InvalidPromptError, match="NaN or infinite"):
-        downscale_mask(mask, random_weights(9))
-
-
-@pytest.mark.parametrize(
-    "shape", [(1, 256, 32, 32), (1, 128, 64, 64), (2, 256, 64, 64), (256, 64, 64)]
-)
-def test_embedding_shape_is_validated(shape: tuple[int, ...]) -> None:
-    masks = np.zeros((3, 1, 256, 256), np.float32)
-    with pytest.raises(InvalidEmbeddingError, match=r"image_embeddings must have shape"):
-        condition_embedding(np.zeros(shape, np.float32), masks, random_weights(10))
 
 
 # -- against torch ----------------------------------------------------------------------------

@@ -58,7 +58,20 @@ class EdgeSamError(Exception):
 
 
 class InvalidInputError(EdgeSamError, ValueError):
-    """An argument passed to a public function is not valid."""
+    """An argument passed to a public function is not valid.
+
+    Parameters
+    ----------
+    message : str
+        What was wrong, what was received, and the fix.
+    argument : str, optional
+        The name of the offending Python argument (``"point_coords"``), when
+        one argument is to blame; available as :attr:`argument`.
+    """
+
+    def __init__(self, *args: object, argument: str | None = None) -> None:
+        super().__init__(*args)
+        self.argument = argument
 
 
 class InvalidImageError(InvalidInputError):

@@ -33,9 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from edgesam._checkpoint import read_state_dict
 from edgesam._errors import (
     CheckpointError,
-    InvalidEmbeddingError,
     InvalidInputError,
-    InvalidPromptError,
 )
 
 __all__ = [
@@ -311,28 +309,6 @@ def _validated(
     return converted
 
 
-def _as_mask_logits(mask_logits: ArrayLike) -> NDArray[np.float32]:
-    try:
-        mask = np.asarray(mask_logits, dtype=np.float32)
-    except (TypeError, ValueError) as err:
-        raise InvalidPromptError(f"mask_logits must be a float array: {err}") from err
-    if mask.ndim != 4 or mask.shape[0] < 1 or mask.shape[1] != 1:
-        raise InvalidPromptError(
-            f"mask_logits must have shape (B, 1, 256, 256): got {mask.shape}; add the channel "
-            "axis with mask[:, None] for a (B, 256, 256) array"
-        )
-    if mask.shape[2] % 4 or mask.shape[3] % 4 or not mask.shape[2] or not mask.shape[3]:
-        raise InvalidPromptError(
-            f"mask_logits must be 4 times the embedding size, (B, 1, 256, 256): got {mask.shape}"
-        )
-    if not np.isfinite(mask).all():
-        raise InvalidPromptError(
-            "mask_logits contains NaN or infinite values; pass the low-resolution logits of an "
-            "earlier prediction"
-        )
-    return mask
-
-
 def _norm_gelu(
     x: NDArray[np.float32], weight: NDArray[np.float32], bias: NDArray[np.float32]
 ) -> NDArray[np.float32]:
@@ -401,14 +377,17 @@ def _downscale(
     return out.reshape(batch, -1, h2, w2)
 
 
-def downscale_mask(mask_logits: ArrayLike, weights: MaskPromptWeights) -> NDArray[np.float32]:
+def downscale_mask(
+    mask_logits: NDArray[np.float32], weights: MaskPromptWeights
+) -> NDArray[np.float32]:
     """SAM's ``mask_downscaling``: mask logits to a dense prompt embedding.
 
     Parameters
     ----------
-    mask_logits : array_like of float, shape (B, 1, 256, 256)
+    mask_logits : ndarray of float32, shape (B, 1, 256, 256)
         Low-resolution mask logits, e.g. ``low_res_logits[i:i+1]`` of an earlier
-        prediction with a channel axis (any size 4x the embedding works).
+        prediction with a channel axis (any size 4x the embedding works),
+        finite; not checked again (the public calls have checked them).
     weights : MaskPromptWeights
         The model's weights, e.g. ``MaskPromptWeights.from_checkpoint("edge_sam.pth")``.
 
@@ -416,18 +395,14 @@ def downscale_mask(mask_logits: ArrayLike, weights: MaskPromptWeights) -> NDArra
     -------
     ndarray of float32, shape (B, 256, 64, 64)
         The dense prompt embedding (``E`` channels, a quarter of the mask's size).
-
-    Raises
-    ------
-    InvalidPromptError
-        ``mask_logits`` has the wrong shape or non-finite values.
     """
-    mask = _as_mask_logits(mask_logits)
-    return _downscale(mask, weights, weights.conv3_bias)
+    return _downscale(mask_logits, weights, weights.conv3_bias)
 
 
 def condition_embedding(
-    image_embeddings: ArrayLike, mask_logits: ArrayLike, weights: MaskPromptWeights
+    image_embeddings: NDArray[np.float32],
+    mask_logits: NDArray[np.float32],
+    weights: MaskPromptWeights,
 ) -> NDArray[np.float32]:
     """The embedding to feed the official decoder so that it honours a mask prompt.
 
@@ -437,10 +412,11 @@ def condition_embedding(
 
     Parameters
     ----------
-    image_embeddings : array_like of float, shape (1, 256, 64, 64)
+    image_embeddings : ndarray of float32, shape (1, 256, 64, 64)
         The encoder's output for the image (or ``(B, 256, 64, 64)``, one per mask).
-    mask_logits : array_like of float, shape (B, 1, 256, 256)
-        One low-resolution logit mask per prompt.
+    mask_logits : ndarray of float32, shape (B, 1, 256, 256)
+        One low-resolution logit mask per prompt, finite. Neither array is
+        checked again here: the public calls have checked them.
     weights : MaskPromptWeights
         The same model's mask-prompt weights.
 
@@ -449,30 +425,7 @@ def condition_embedding(
     ndarray of float32, shape (B, 256, 64, 64)
         One conditioned embedding per mask; pass entry ``i`` (kept 4-d,
         ``[i:i+1]``) with prompt ``i``'s points to the decoder.
-
-    Raises
-    ------
-    InvalidEmbeddingError
-        ``image_embeddings`` does not have shape ``(1 or B, E, H/4, W/4)``.
-    InvalidPromptError
-        ``mask_logits`` has the wrong shape or non-finite values.
     """
-    mask = _as_mask_logits(mask_logits)
-    try:
-        embeddings = np.asarray(image_embeddings, dtype=np.float32)
-    except (TypeError, ValueError) as err:
-        raise InvalidEmbeddingError(f"image_embeddings must be a float array: {err}") from err
-    batch, _, height, width = mask.shape
-    expected = (weights.embed_dim, height // 4, width // 4)
-    if (
-        embeddings.ndim != 4
-        or embeddings.shape[0] not in (1, batch)
-        or (embeddings.shape[1:] != expected)
-    ):
-        raise InvalidEmbeddingError(
-            f"image_embeddings must have shape (1, {', '.join(map(str, expected))}) for masks of "
-            f"shape {mask.shape}: got {embeddings.shape}"
-        )
     # Folding -no_mask_embed into the last conv's bias saves a pass over the result.
     shifted_bias = weights.conv3_bias - weights.no_mask_embed[0]
-    return _downscale(mask, weights, shifted_bias, add=embeddings)
+    return _downscale(mask_logits, weights, shifted_bias, add=image_embeddings)

@@ -33,10 +33,10 @@ from edgesam._providers import ProviderSpec, resolve_providers
 from edgesam._session import (
     DECODER_CONTRACT,
     ENCODER_CONTRACT,
-    Feed,
     ModelSession,
     check_session_options,
 )
+from edgesam._validate import fixed_shape_float32, numeric_array
 
 if TYPE_CHECKING:
     from edgesam._mask_prompt import MaskPromptWeights
@@ -61,35 +61,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _float32(
-    value: object, argument: str, layout: str, error: type[InvalidInputError]
-) -> NDArray[np.float32]:
-    """``value`` as a float32 array (integers are cast); ``error`` if not numeric."""
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as err:  # e.g. a ragged list
-        raise error(f"{argument} must be {layout}: got {type(value).__name__} ({err})") from err
-    if array.dtype.kind not in "fiu":
-        raise error(f"{argument} must be {layout}: got an array of {array.dtype}")
-    return np.asarray(array, dtype=np.float32)
-
-
-def _fixed_shape(
-    value: object,
-    argument: str,
-    layout: str,
-    shape: tuple[int, ...],
-    error: type[InvalidInputError],
-    hint: str,
-) -> NDArray[np.float32]:
-    array = _float32(value, argument, layout, error)
-    if array.shape != shape:
-        raise error(f"{argument} must be {layout}: got shape {array.shape}. {hint}")
-    return array
-
-
 def _image_input(value: object) -> NDArray[np.float32]:
-    return _fixed_shape(
+    return fixed_shape_float32(
         value,
         "image_input",
         f"a preprocessed image, a float32 array of shape {IMAGE_INPUT_SHAPE}",
@@ -100,7 +73,7 @@ def _image_input(value: object) -> NDArray[np.float32]:
 
 
 def _embedding(value: object) -> NDArray[np.float32]:
-    return _fixed_shape(
+    return fixed_shape_float32(
         value,
         "embedding",
         f"an image embedding, a float32 array of shape {EMBEDDING_SHAPE}",
@@ -113,43 +86,48 @@ def _embedding(value: object) -> NDArray[np.float32]:
 def _decoder_prompts(
     point_coords: object, point_labels: object, mask_input: object
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32] | None]:
+    """The public :meth:`EdgeSam.decode`'s check of its prompts, in the 1024 frame."""
     layout = "a numeric array of shape (B, N, 2)"
-    coords = _float32(point_coords, "point_coords", layout, InvalidPromptError)
+    coords = np.asarray(numeric_array(point_coords, "point_coords"), dtype=np.float32)
     if coords.ndim != 3 or coords.shape[2] != 2 or 0 in coords.shape:
         raise InvalidPromptError(
             f"point_coords must be {layout} with B, N >= 1: (x, y) in the 1024 frame, box "
-            f"corners and padding point included: got shape {coords.shape}"
+            f"corners and padding point included: got shape {coords.shape}",
+            argument="point_coords",
         )
     if not np.isfinite(coords).all():
-        raise InvalidPromptError("point_coords must be finite: it contains NaN or infinity")
+        raise InvalidPromptError(
+            "point_coords must be finite: it contains NaN or infinity", argument="point_coords"
+        )
     batch, points = coords.shape[:2]
-    labels = _float32(
-        point_labels, "point_labels", "a numeric array of shape (B, N)", InvalidPromptError
-    )
+    labels = np.asarray(numeric_array(point_labels, "point_labels"), dtype=np.float32)
     if labels.shape != (batch, points):
         raise InvalidPromptError(
             f"point_labels must have one entry per point, shape (B, N) = {(batch, points)}: "
-            f"got shape {labels.shape}"
+            f"got shape {labels.shape}",
+            argument="point_labels",
         )
     if not np.isin(labels, DECODER_LABELS).all():
         unknown = sorted(set(labels[~np.isin(labels, DECODER_LABELS)].tolist()))
         raise InvalidPromptError(
             "point_labels must be 1 (foreground), 0 (background), 2 and 3 (box corners), -1 "
-            f"(padding point) or -2 (no embedding): got {unknown}"
+            f"(padding point) or -2 (no embedding): got {unknown}",
+            argument="point_labels",
         )
     if mask_input is None:
         return coords, labels, None
     expected = (batch, *MASK_INPUT_SHAPE)
-    mask = _float32(
-        mask_input, "mask_input", f"a numeric array of shape {expected}", InvalidPromptError
-    )
+    mask = np.asarray(numeric_array(mask_input, "mask_input"), dtype=np.float32)
     if mask.shape != expected:
         raise InvalidPromptError(
             f"mask_input must be low-res logits of shape (B, 1, 256, 256) = {expected}, one per "
-            f"prompt set: got shape {mask.shape}"
+            f"prompt set: got shape {mask.shape}",
+            argument="mask_input",
         )
     if not (np.isfinite(mask.max()) and np.isfinite(mask.min())):
-        raise InvalidPromptError("mask_input must be finite: it contains NaN or infinity")
+        raise InvalidPromptError(
+            "mask_input must be finite: it contains NaN or infinity", argument="mask_input"
+        )
     return coords, labels, mask
 
 
@@ -379,43 +357,12 @@ class EdgeSam:
         InvalidImageError
             ``image_input`` is not numeric or not of shape (1, 3, 1024, 1024).
         """
-        (embedding,) = self._encoder.run({"image": _image_input(image_input)})
+        return self._encode(_image_input(image_input))
+
+    def _encode(self, image_input: NDArray[np.float32]) -> NDArray[np.float32]:
+        """:meth:`encode` without the check, for callers that made ``image_input`` themselves."""
+        (embedding,) = self._encoder.run({"image": image_input})
         return embedding
-
-    @property
-    def resident_device(self) -> str | None:
-        """The device (``"cuda"``) where embeddings can stay between encoder and decoder.
-
-        None unless both sessions run on the same device through IO binding.
-        """
-        device = self._encoder.resident_device
-        return device if device == self._decoder.resident_device else None
-
-    def encode_resident(
-        self, image_input: ArrayLike
-    ) -> tuple[NDArray[np.float32], ort.OrtValue | None]:
-        """Run the encoder; the embedding on the host and, on CUDA, still on the device.
-
-        The device copy is the encoder's own output buffer, to be passed to
-        :meth:`decode` as ``resident``: the decoder then reads it in place
-        instead of receiving 4 MiB from the host at every call. ``image_input``
-        is as in :meth:`encode`.
-        """
-        image = _image_input(image_input)
-        if self.resident_device is None:
-            (embedding,) = self._encoder.run({"image": image})
-            return embedding, None
-        (output,) = self._encoder.run_resident({"image": image})
-        if not isinstance(output, ort.OrtValue):  # the session fell back to CPU
-            return np.asarray(output, dtype=np.float32), None
-        return np.asarray(output.numpy(), dtype=np.float32), output
-
-    def to_device(self, embedding: ArrayLike) -> ort.OrtValue | None:
-        """Upload an embedding (e.g. a restored one) for :meth:`decode`'s ``resident``."""
-        array = _embedding(embedding)
-        if self.resident_device is None:
-            return None
-        return self._decoder.to_device(array)
 
     def decode(
         self,
@@ -423,8 +370,6 @@ class EdgeSam:
         point_coords: ArrayLike,
         point_labels: ArrayLike,
         mask_input: ArrayLike | None = None,
-        *,
-        resident: ort.OrtValue | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Decode B prompt sets against one image embedding.
 
@@ -442,10 +387,6 @@ class EdgeSam:
             bottom-right corners, -1 a padding point, -2 a zero embedding.
         mask_input : ndarray of float32, shape (B, 1, 256, 256), optional
             Low-res mask logits from a previous prediction.
-        resident : onnxruntime.OrtValue, optional
-            The same embedding already on the decoder's device (from
-            :meth:`encode_resident` or :meth:`to_device`); used instead of
-            ``embedding`` where the decoder reads the embedding unchanged.
 
         Returns
         -------
@@ -459,26 +400,24 @@ class EdgeSam:
         InvalidPromptError
             Points, labels or ``mask_input`` are not numeric, have the wrong
             shape, disagree on B or N, are not finite, or a label is unknown.
-        InvalidInputError
-            ``resident`` is not an ``onnxruntime.OrtValue``.
         """
-        embedding = _embedding(embedding)
-        point_coords, point_labels, mask_input = _decoder_prompts(
-            point_coords, point_labels, mask_input
-        )
-        if resident is not None and not isinstance(resident, ort.OrtValue):
-            raise InvalidInputError(
-                "resident must be an onnxruntime.OrtValue from encode_resident() or "
-                f"to_device(), or None: got {type(resident).__name__}"
-            )
-        image: Feed = embedding if resident is None else resident
+        coords, labels, mask = _decoder_prompts(point_coords, point_labels, mask_input)
+        return self._decode(_embedding(embedding), coords, labels, mask)
+
+    def _decode(
+        self,
+        embedding: NDArray[np.float32],
+        point_coords: NDArray[np.float32],
+        point_labels: NDArray[np.float32],
+        mask_input: NDArray[np.float32] | None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """:meth:`decode` on arrays already checked (float32, shapes as documented)."""
         if self.native_mask_input:
-            return self._decode_native(image, point_coords, point_labels, mask_input)
-        # Mask conditioning changes the embedding on the host; only then is it sent again.
+            return self._decode_native(embedding, point_coords, point_labels, mask_input)
         embeddings = self._condition(embedding, mask_input) if mask_input is not None else None
         scores, logits = [], []
         for index in range(point_coords.shape[0]):
-            image_embeddings = image if embeddings is None else embeddings[index : index + 1]
+            image_embeddings = embedding if embeddings is None else embeddings[index : index + 1]
             batch_scores, batch_logits = self._decoder.run(
                 {
                     "image_embeddings": image_embeddings,
@@ -492,7 +431,7 @@ class EdgeSam:
 
     def _decode_native(
         self,
-        embedding: Feed,
+        embedding: NDArray[np.float32],
         point_coords: NDArray[np.float32],
         point_labels: NDArray[np.float32],
         mask_input: NDArray[np.float32] | None,

@@ -25,6 +25,7 @@ from edgesam._postprocess import stability_scores, upsample_logits, upsample_mas
 from edgesam._prompts import PromptBatch, encode_prompts, validate_prompts
 from edgesam._providers import ProviderSpec
 from edgesam._transforms import preprocess_image
+from edgesam._validate import flag
 
 __all__ = ["LowResPrediction", "Prediction", "SamPredictor"]
 
@@ -35,15 +36,6 @@ Prediction = tuple[
 LowResPrediction = tuple[NDArray[np.float32], NDArray[np.float32]]
 
 _OUTPUTS = {1: (0,), 3: (1, 2, 3), 4: (0, 1, 2, 3)}
-
-
-def _flag(value: object, name: str) -> bool:
-    """``value`` as a bool, refusing look-alikes such as the string ``"False"`` (truthy)."""
-    if isinstance(value, (bool, np.bool_)) or (
-        isinstance(value, (int, np.integer)) and value in (0, 1)
-    ):
-        return bool(value)
-    raise InvalidInputError(f"{name} must be True or False: got {value!r}")
 
 
 def _output_indices(multimask_output: bool, num_multimask_outputs: int | None) -> tuple[int, ...]:
@@ -101,8 +93,6 @@ class SamPredictor:
         self._embedding: ImageEmbedding | None = None
         # (H, W) of the last image set_image finished: a same-sized one reuses its blocks.
         self._last_size: tuple[int, int] | None = None
-        # The current embedding in device memory (CUDA), for the decoder; None on CPU.
-        self._resident: ort.OrtValue | None = None
 
     @classmethod
     def from_pretrained(
@@ -197,7 +187,7 @@ class SamPredictor:
         image_input, input_size = preprocess_image(rgb, out=self._buffer)
         self._buffer = image_input
         original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
-        embedding, resident = self.model.encode_resident(image_input)
+        embedding = self.model._encode(image_input)
         self._embedding = ImageEmbedding(
             array=embedding,
             original_size=original_size,
@@ -205,7 +195,6 @@ class SamPredictor:
             model_name=self.model.name,
             fingerprint=self.model.fingerprint,
         )
-        self._resident = resident
         # After a same-sized image the heap holds free blocks of exactly the sizes
         # this call needed, and reuses them; handing them back would only make the
         # next call page them in again.
@@ -246,12 +235,10 @@ class SamPredictor:
                 f"({self.model.fingerprint[:12]}…); compute it again with set_image"
             )
         self._embedding = embedding
-        self._resident = self.model.to_device(embedding.array)
 
     def reset_image(self) -> None:
         """Forget the current image, its embedding and its sizes."""
         self._embedding = None
-        self._resident = None
 
     def _require_embedding(self, caller: str) -> ImageEmbedding:
         if self._embedding is None:
@@ -366,7 +353,9 @@ class SamPredictor:
         A decoder exported with a batch axis (``edgesam export --variants full``)
         decodes all B prompt sets in one run; the official decoder runs once per set.
         """
-        prompts = validate_prompts(point_coords, point_labels, boxes, mask_input, force_batch=True)
+        prompts = validate_prompts(
+            point_coords, point_labels, boxes, mask_input, force_batch=True, box_name="boxes"
+        )
         return self._predict(
             prompts, multimask_output, return_logits, num_multimask_outputs, use_stability_score
         )
@@ -437,7 +426,7 @@ class SamPredictor:
                 f"predict_low_res: got {array.dtype} {array.shape}"
             )
         return self._upsample(
-            np.asarray(array, dtype=np.float32), embedding, _flag(return_logits, "return_logits")
+            np.asarray(array, dtype=np.float32), embedding, flag(return_logits, "return_logits")
         )
 
     def _decode(
@@ -448,16 +437,15 @@ class SamPredictor:
         num_multimask_outputs: int | None,
         use_stability_score: bool,
     ) -> LowResPrediction:
-        multimask_output = _flag(multimask_output, "multimask_output")
-        use_stability_score = _flag(use_stability_score, "use_stability_score")
+        multimask_output = flag(multimask_output, "multimask_output")
+        use_stability_score = flag(use_stability_score, "use_stability_score")
         outputs = list(_output_indices(multimask_output, num_multimask_outputs))
         decoder_prompts = encode_prompts(prompts, embedding.original_size, embedding.input_size)
-        scores, low_res = self.model.decode(
+        scores, low_res = self.model._decode(
             embedding.array,
             decoder_prompts.point_coords,
             decoder_prompts.point_labels,
             prompts.mask_input,
-            resident=self._resident,
         )
         low_res = np.ascontiguousarray(low_res[:, outputs])
         scores = stability_scores(low_res) if use_stability_score else scores[:, outputs]
@@ -480,7 +468,7 @@ class SamPredictor:
         use_stability_score: bool,
     ) -> Prediction:
         embedding = self._require_embedding("predict")
-        return_logits = _flag(return_logits, "return_logits")
+        return_logits = flag(return_logits, "return_logits")
         scores, low_res = self._decode(
             embedding, prompts, multimask_output, num_multimask_outputs, use_stability_score
         )

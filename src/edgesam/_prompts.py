@@ -10,13 +10,13 @@ predictor does; the ONNX graph does not add it itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._errors import InvalidPromptError
 from edgesam._transforms import apply_coords
+from edgesam._validate import finite_float32, finite_float64
 
 __all__ = [
     "LABEL_BOX_BOTTOM_RIGHT",
@@ -84,44 +84,6 @@ class DecoderPrompts:
     point_labels: NDArray[np.float32]
 
 
-def _numeric(value: object, name: str) -> NDArray[Any]:
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as err:
-        raise InvalidPromptError(f"{name} must be a numeric array: {err}") from err
-    if array.dtype == np.bool_ or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise InvalidPromptError(
-            f"{name} must hold integers or floats: got dtype {array.dtype}"
-            + (" (ragged nested lists?)" if array.dtype == object else "")
-        )
-    return array
-
-
-def _require_float32_finite(as_float32: NDArray[np.float32], name: str) -> None:
-    if not np.all(np.isfinite(as_float32)):
-        raise InvalidPromptError(
-            f"{name} must be finite float32 values: it contains NaN, infinity or a value "
-            "beyond float32's range"
-        )
-
-
-def _as_float_array(value: object, name: str) -> NDArray[np.float32]:
-    with np.errstate(over="ignore", invalid="ignore"):
-        result = _numeric(value, name).astype(np.float32)
-    _require_float32_finite(result, name)
-    return result
-
-
-def _as_float64_array(value: object, name: str) -> NDArray[np.float64]:
-    """Coordinates in float64, as given; checked to fit float32, where they end up."""
-    result = _numeric(value, name).astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        _require_float32_finite(result.astype(np.float32), name)
-    return result
-
-
 def _points(
     point_coords: object, point_labels: object, force_batch: bool
 ) -> tuple[NDArray[np.float64] | None, NDArray[np.float32] | None, bool]:
@@ -129,14 +91,16 @@ def _points(
         return None, None, False
     if point_coords is None:
         raise InvalidPromptError(
-            "point_labels was given without point_coords: pass both, or neither"
+            "point_labels was given without point_coords: pass both, or neither",
+            argument="point_coords",
         )
     if point_labels is None:
         raise InvalidPromptError(
-            "point_coords needs point_labels (1 = foreground, 0 = background), one per point"
+            "point_coords needs point_labels (1 = foreground, 0 = background), one per point",
+            argument="point_labels",
         )
-    coords = _as_float64_array(point_coords, "point_coords")
-    labels = _as_float_array(point_labels, "point_labels")
+    coords = finite_float64(point_coords, "point_coords")
+    labels = finite_float32(point_labels, "point_labels")
     coords_shape, labels_shape = coords.shape, labels.shape
     if coords.ndim == 1 and coords.shape == (2,):
         coords = coords[None, :]
@@ -150,27 +114,30 @@ def _points(
     if coords.ndim != 3 or coords.shape[2] != 2 or coords.shape[1] == 0:
         raise InvalidPromptError(
             "point_coords must have shape (N, 2) or, batched, (B, N, 2), as (x, y) pixels: "
-            f"got shape {coords_shape}"
+            f"got shape {coords_shape}",
+            argument="point_coords",
         )
     if labels.ndim != 2 or labels.shape != coords.shape[:2]:
         raise InvalidPromptError(
             "point_labels must have one entry per point, shape (N,) or (B, N): got "
             f"{coords.shape[1]} points per set in {coords.shape[0]} set(s) and labels of "
-            f"shape {labels_shape}"
+            f"shape {labels_shape}",
+            argument="point_labels",
         )
     bad = ~np.isin(labels, (0.0, 1.0, LABEL_PADDING))
     if np.any(bad):
         raise InvalidPromptError(
             "point_labels must be 1 (foreground) or 0 (background), or -1 for a padding "
-            f"point that the decoder ignores: got {sorted(set(labels[bad].tolist()))}"
+            f"point that the decoder ignores: got {sorted(set(labels[bad].tolist()))}",
+            argument="point_labels",
         )
     return coords, labels, batched
 
 
-def _boxes(box: object) -> tuple[NDArray[np.float64] | None, bool]:
+def _boxes(box: object, box_name: str) -> tuple[NDArray[np.float64] | None, bool]:
     if box is None:
         return None, False
-    boxes = _as_float64_array(box, "box")
+    boxes = finite_float64(box, box_name)
     given_shape = boxes.shape
     # (4,) and segment_anything's habitual (1, 4) are one prompt; (B, 4) with B > 1 a batch.
     batched = boxes.ndim == 2 and boxes.shape[0] > 1
@@ -178,14 +145,16 @@ def _boxes(box: object) -> tuple[NDArray[np.float64] | None, bool]:
         boxes = boxes[None]
     if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] == 0:
         raise InvalidPromptError(
-            f"box must have shape (4,) or (B, 4), XYXY in pixels: got shape {given_shape}"
+            f"box must have shape (4,) or (B, 4), XYXY in pixels: got shape {given_shape}",
+            argument=box_name,
         )
     inverted = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
     if np.any(inverted):
         first = boxes[int(np.argmax(inverted))].tolist()
         raise InvalidPromptError(
             f"box must be XYXY with x1 >= x0 and y1 >= y0: got {first}. "
-            "Convert XYWH boxes with [x, y, x + w, y + h]"
+            "Convert XYWH boxes with [x, y, x + w, y + h]",
+            argument=box_name,
         )
     return boxes, batched
 
@@ -193,14 +162,15 @@ def _boxes(box: object) -> tuple[NDArray[np.float64] | None, bool]:
 def _mask(mask_input: object) -> tuple[NDArray[np.float32] | None, bool]:
     if mask_input is None:
         return None, False
-    mask = _as_float_array(mask_input, "mask_input")
+    mask = finite_float32(mask_input, "mask_input")
     # From the extremes: no image-sized |mask| temporary.
     largest = max(-float(mask.min()), float(mask.max())) if mask.size else 0.0
     if largest > MASK_INPUT_LIMIT:
         raise InvalidPromptError(
             "mask_input must be low-resolution logits such as a previous call's "
             f"low_res_logits (tens, at most hundreds): got a value of {largest:.3g}, beyond "
-            f"{MASK_INPUT_LIMIT:.0e}, which would overflow float32 in the mask encoder"
+            f"{MASK_INPUT_LIMIT:.0e}, which would overflow float32 in the mask encoder",
+            argument="mask_input",
         )
     size = MASK_INPUT_SIZE
     if mask.shape == (1, size, size):
@@ -210,7 +180,8 @@ def _mask(mask_input: object) -> tuple[NDArray[np.float32] | None, bool]:
     raise InvalidPromptError(
         f"mask_input must be low-resolution logits of shape (1, {size}, {size}) or, batched, "
         f"(B, 1, {size}, {size}), e.g. low_res_logits[best][None] from a previous predict: "
-        f"got shape {mask.shape}"
+        f"got shape {mask.shape}",
+        argument="mask_input",
     )
 
 
@@ -221,6 +192,7 @@ def validate_prompts(
     mask_input: object = None,
     *,
     force_batch: bool = False,
+    box_name: str = "box",
 ) -> PromptBatch:
     """Check the caller's prompts and give them a common batch axis.
 
@@ -230,7 +202,7 @@ def validate_prompts(
         With a message naming the argument, what was received and the fix.
     """
     coords, labels, points_batched = _points(point_coords, point_labels, force_batch)
-    boxes, boxes_batched = _boxes(box)
+    boxes, boxes_batched = _boxes(box, box_name)
     mask, mask_batched = _mask(mask_input)
     if coords is None and boxes is None:
         raise InvalidPromptError(
@@ -242,7 +214,8 @@ def validate_prompts(
         if np.any(empty):
             raise InvalidPromptError(
                 f"prompt set {int(np.argmax(empty))} has only padding points (label -1) and "
-                "no box: give it at least one point labelled 1 or 0"
+                "no box: give it at least one point labelled 1 or 0",
+                argument="point_labels",
             )
     sizes = {
         name: int(array.shape[0])

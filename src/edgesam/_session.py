@@ -1,10 +1,5 @@
 """One onnxruntime session: create it, check its I/O contract, run it with fallback.
 
-On CUDA the session runs through IO binding, so that an output can stay in
-device memory (:meth:`ModelSession.run_resident`) and be fed to the next model
-without a round trip through the host: the image embedding goes from the
-encoder to every decoder call this way.
-
 Accelerator providers fail in two ways: at creation (a missing CUDA library)
 and at run time (CoreML on a shape it does not support, a cuDNN mismatch). In
 both cases the session is rebuilt on CPU once, with a logged warning, and
@@ -21,7 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -35,7 +30,7 @@ from edgesam._errors import (
     InvalidInputError,
     ModelContractError,
 )
-from edgesam._providers import CPU, CUDA, ProviderSpec, provider_name, with_default_options
+from edgesam._providers import CPU, ProviderSpec, provider_name, with_default_options
 
 __all__ = [
     "DECODER_CONTRACT",
@@ -79,12 +74,6 @@ DECODER_CONTRACT = Contract(
 )
 
 _FLOAT = "tensor(float)"
-
-Feed: TypeAlias = "NDArray[np.float32] | ort.OrtValue"
-"""A model input: a host array, or an ``OrtValue`` already on the session's device."""
-
-# onnxruntime's device names for IO binding, by provider.
-_RESIDENT_DEVICES = {CUDA: "cuda"}
 
 
 _SYSFS_CPUS = Path("/sys/devices/system/cpu")
@@ -208,11 +197,6 @@ class ModelSession:
     session_options : onnxruntime.SessionOptions, optional
         Passed to onnxruntime as is (after :func:`check_session_options`);
         default :func:`default_session_options`.
-    resident_device : str, optional
-        onnxruntime device name (``"cuda"``, ``"cpu"``) for outputs kept by
-        :meth:`run_resident`; default: ``"cuda"`` when CUDA runs the session,
-        else none (outputs are plain arrays). Tests pass ``"cpu"`` to exercise
-        the IO-binding path without a GPU.
     """
 
     def __init__(
@@ -221,10 +205,8 @@ class ModelSession:
         contract: Contract,
         providers: Sequence[ProviderSpec],
         session_options: ort.SessionOptions | None = None,
-        resident_device: str | None = None,
     ) -> None:
         self.path = Path(path)
-        self._resident_override = resident_device
         self.contract = contract
         given = check_session_options(session_options)
         self._custom_options = given is not None
@@ -239,23 +221,6 @@ class ModelSession:
     def providers(self) -> list[str]:
         """The providers the session really runs on, best first."""
         return list(self._session.get_providers())
-
-    @property
-    def resident_device(self) -> str | None:
-        """Where :meth:`run_resident` leaves outputs (``"cuda"``), or None: host arrays only."""
-        return self._device_of(self._session)
-
-    def _device_of(self, session: ort.InferenceSession) -> str | None:
-        if self._resident_override is not None:
-            return self._resident_override
-        return _RESIDENT_DEVICES.get(session.get_providers()[0])
-
-    def to_device(self, array: NDArray[np.float32]) -> ort.OrtValue | None:
-        """Copy ``array`` to :attr:`resident_device` once, for repeated runs; None if no device."""
-        device = self.resident_device
-        if device is None:
-            return None
-        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), device, 0)
 
     @property
     def has_optional_inputs(self) -> bool:
@@ -367,7 +332,7 @@ class ModelSession:
             )
         return list(inputs)
 
-    def run(self, feeds: Mapping[str, Feed]) -> list[NDArray[np.float32]]:
+    def run(self, feeds: Mapping[str, NDArray[np.float32]]) -> list[NDArray[np.float32]]:
         """Run the model; on an accelerator failure, rebuild on CPU once and retry.
 
         Raises
@@ -375,23 +340,9 @@ class ModelSession:
         InferenceError
             If the model fails on CPU too.
         """
-        outputs = self._run_with_fallback(feeds, resident=False)
-        return [np.asarray(output, dtype=np.float32) for output in outputs]
-
-    def run_resident(self, feeds: Mapping[str, Feed]) -> list[NDArray[np.float32] | ort.OrtValue]:
-        """Like :meth:`run`, but outputs stay on :attr:`resident_device` as ``OrtValue``.
-
-        Without a resident device (CPU, or after a fallback to CPU) the outputs
-        are host arrays, as from :meth:`run`.
-        """
-        return self._run_with_fallback(feeds, resident=True)
-
-    def _run_with_fallback(
-        self, feeds: Mapping[str, Feed], resident: bool
-    ) -> list[NDArray[np.float32] | ort.OrtValue]:
         session = self._session
         try:
-            return self._run(session, feeds, resident)
+            return self._run(session, feeds)
         except Exception as err:
             if session.get_providers() == [CPU]:
                 raise InferenceError(
@@ -412,64 +363,16 @@ class ModelSession:
                         type(err).__name__,
                         err,
                     )
-                    self._resident_override = None
                     self._session = self._create([CPU])
         try:
-            return self._run(self._session, feeds, resident)
+            return self._run(self._session, feeds)
         except Exception as err:
             raise InferenceError(
                 f"the {self.contract.role} failed on CPU too ({type(err).__name__}: {err})"
             ) from err
 
-    def _feed_problem(self, feeds: Mapping[str, Feed]) -> str | None:
-        """What onnxruntime would refuse in ``feeds`` (names, dtypes, ranks, fixed sizes)."""
-        missing = sorted(set(self._input_shapes) - set(feeds))
-        if missing:
-            return f"missing inputs {missing}"
-        for name, value in feeds.items():
-            declared = self._input_shapes.get(name)
-            if declared is None:
-                return f"unknown input {name!r}; the model takes {sorted(self._input_shapes)}"
-            if isinstance(value, ort.OrtValue):
-                dtype, shape = value.data_type(), tuple(value.shape())
-                is_float = dtype == _FLOAT
-            else:
-                array = np.asarray(value)
-                dtype, shape, is_float = array.dtype, array.shape, array.dtype == np.float32
-            fits = len(shape) == len(declared) and all(
-                not isinstance(size, int) or size == given
-                for size, given in zip(declared, shape, strict=True)
-            )
-            if not (is_float and fits):
-                return f"input {name!r} is {dtype} {shape}; the model takes float32 {declared}"
-        return None
-
     def _run(
-        self, session: ort.InferenceSession, feeds: Mapping[str, Feed], resident: bool
-    ) -> list[NDArray[np.float32] | ort.OrtValue]:
-        device = self._device_of(session)
-        if device is None:
-            host = {
-                name: value.numpy() if isinstance(value, ort.OrtValue) else value
-                for name, value in feeds.items()
-            }
-            outputs: list[NDArray[np.float32]] = session.run(self.output_names, host)
-            return list(outputs)
-        # run_with_iobinding reports every failure as a RuntimeError, INVALID_ARGUMENT
-        # included, so feeds that any provider would refuse are caught here instead.
-        problem = self._feed_problem(feeds)
-        if problem is not None:
-            raise ValueError(problem)
-        binding = session.io_binding()
-        for name, value in feeds.items():
-            if isinstance(value, ort.OrtValue):
-                binding.bind_ortvalue_input(name, value)
-            else:
-                binding.bind_cpu_input(name, np.ascontiguousarray(value))
-        for name in self.output_names:
-            binding.bind_output(name, device if resident else "cpu")
-        session.run_with_iobinding(binding)
-        values: list[ort.OrtValue] = binding.get_outputs()
-        if resident:
-            return list(values)
-        return [value.numpy() for value in values]
+        self, session: ort.InferenceSession, feeds: Mapping[str, NDArray[np.float32]]
+    ) -> list[NDArray[np.float32]]:
+        outputs = session.run(self.output_names, dict(feeds))
+        return [np.asarray(output, dtype=np.float32) for output in outputs]

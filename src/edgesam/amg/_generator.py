@@ -24,8 +24,6 @@ The results are segment_anything's, up to float32 rounding.
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 from collections.abc import Sequence
 from typing import get_args
 
@@ -37,6 +35,8 @@ from edgesam._image import load_rgb
 from edgesam._model import EdgeSam
 from edgesam._postprocess import MASK_THRESHOLD
 from edgesam._predictor import SamPredictor
+from edgesam._validate import integer as _integer
+from edgesam._validate import number as _number
 from edgesam.amg._grid import build_all_layer_point_grids, generate_crop_boxes
 from edgesam.amg._masks import (
     calculate_stability_score,
@@ -59,25 +59,6 @@ from edgesam.amg._window import window_logits
 __all__ = ["SamAutomaticMaskGenerator"]
 
 logger = logging.getLogger(__name__)
-
-
-def _number(
-    value: object, name: str, bounds: tuple[float, float] | None = None, hint: str = ""
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InvalidInputError(f"{name} must be a finite number: got {value!r}")
-    number = float(value)
-    if bounds is not None and not bounds[0] <= number <= bounds[1]:
-        raise InvalidInputError(
-            f"{name} must be in [{bounds[0]:g}, {bounds[1]:g}]: got {value!r}{hint}"
-        )
-    return number
-
-
-def _integer(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise InvalidInputError(f"{name} must be an integer >= {minimum}: got {value!r}")
-    return int(value)
 
 
 def _point_grids(

@@ -21,14 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._errors import InvalidInputError
+from edgesam._validate import integer
 
 __all__ = ["build_all_layer_point_grids", "build_point_grid", "generate_crop_boxes"]
-
-
-def _positive_int(value: object, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise InvalidInputError(f"{name} must be an integer >= {minimum}: got {value!r}")
-    return int(value)
 
 
 def build_point_grid(n_per_side: int) -> NDArray[np.float64]:
@@ -45,7 +40,7 @@ def build_point_grid(n_per_side: int) -> NDArray[np.float64]:
         (x, y) in ``[0, 1]``, row by row (y outer, x inner). Point ``k`` is at
         ``((k % n + 0.5) / n, (k // n + 0.5) / n)``.
     """
-    n = _positive_int(n_per_side, "n_per_side")
+    n = integer(n_per_side, "n_per_side")
     offset = 1.0 / (2 * n)
     along = np.linspace(offset, 1.0 - offset, n)
     xs = np.tile(along, n)
@@ -73,9 +68,9 @@ def build_all_layer_point_grids(
     list of ndarray of float64, shape (n_i**2, 2)
         ``n_layers + 1`` normalised grids, layer 0 first.
     """
-    n = _positive_int(n_per_side, "points_per_side")
-    layers = _positive_int(n_layers, "crop_n_layers", minimum=0)
-    scale = _positive_int(scale_per_layer, "crop_n_points_downscale_factor")
+    n = integer(n_per_side, "points_per_side")
+    layers = integer(n_layers, "crop_n_layers", minimum=0)
+    scale = integer(scale_per_layer, "crop_n_points_downscale_factor")
     grids = []
     for layer in range(layers + 1):
         points = int(n / (scale**layer))
@@ -121,9 +116,9 @@ def generate_crop_boxes(
     """
     if len(im_size) != 2:
         raise InvalidInputError(f"im_size must be (H, W): got {im_size!r}")
-    im_h = _positive_int(im_size[0], "image height")
-    im_w = _positive_int(im_size[1], "image width")
-    layers = _positive_int(n_layers, "crop_n_layers", minimum=0)
+    im_h = integer(im_size[0], "image height")
+    im_w = integer(im_size[1], "image width")
+    layers = integer(n_layers, "crop_n_layers", minimum=0)
     if not isinstance(overlap_ratio, numbers.Real) or not 0.0 <= float(overlap_ratio) < 1.0:
         raise InvalidInputError(
             f"crop_overlap_ratio must be a number in [0, 1): got {overlap_ratio!r}"
