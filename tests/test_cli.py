@@ -100,7 +100,7 @@ def test_segment_box(tmp_path: Path, photo: Path, tiny_model_files: dict[str, Pa
         (["--point", "1,2,5"], "LABEL"),
         (["--box", "1,2,3"], "X0,Y0,X1,Y1"),
         ([], "needs a prompt"),
-        (["--box", "100,2,3,4"], "x1 >= x0"),
+        (["--box", "100,2,3,4"], "error: --box must be XYXY with x1 >= x0"),
     ],
 )
 def test_segment_usage_errors_exit_2_without_traceback(
@@ -450,3 +450,37 @@ def test_cli_does_not_import_tqdm_itself() -> None:
     }
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any(name == "tqdm" or name.startswith("tqdm.") for name in imported)
+
+
+@pytest.mark.parametrize(
+    ("argument", "message", "shown"),
+    [
+        # an argument the command has as an option: named as that option
+        (
+            "pred_iou_thresh",
+            "pred_iou_thresh must be in [0, 1]: got 2",
+            "--pred-iou-thresh must be in [0, 1]: got 2",
+        ),
+        # options whose name differs from the Python argument's
+        ("point_labels", "point_labels must be 1 or 0", "--point must be 1 or 0"),
+        # a message that does not start with the argument's name: the option leads
+        ("box", "batch of 2 boxes", "--box: batch of 2 boxes"),
+        # positionals and arguments the command does not take: the message as it is
+        ("image", "image must be RGB", "image must be RGB"),
+        ("mask_input", "mask_input must be finite", "mask_input must be finite"),
+    ],
+)
+def test_errors_name_the_option_from_their_argument(
+    argument: str, message: str, shown: str
+) -> None:
+    import argparse
+
+    from edgesam._errors import InvalidPromptError
+    from edgesam.cli import _for_the_command_line
+
+    args = argparse.Namespace(
+        command="segment", image=Path("a.png"), point=None, box=None, pred_iou_thresh=0.88
+    )
+    err = InvalidPromptError(message, argument=argument)
+    assert err.argument == argument
+    assert _for_the_command_line(args, err) == shown

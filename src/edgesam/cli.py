@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,7 +35,7 @@ _USAGE_ERRORS = (InvalidInputError, UnknownModelError, ProviderError)
 
 Handler = Callable[[argparse.Namespace], int]
 
-# Library hints that name Python arguments, and what the command line offers instead.
+# Library hints that name Python calls, and what the command line offers instead.
 _CLI_HINTS = (
     (
         "load files you already have with SamPredictor.from_files(encoder=..., decoder=...)",
@@ -50,11 +49,10 @@ _CLI_HINTS = (
     ("(HF_HUB_CACHE or cache_dir=)", "(HF_HUB_CACHE)"),
 )
 
-# Generator options that `everything` takes as --dashed-options.
-_EVERYTHING_OPTIONS = re.compile(
-    r"\b(points_per_side|pred_iou_thresh|stability_score_thresh|min_mask_region_area|"
-    r"crop_n_layers) must"
-)
+# Python arguments whose command-line option is not simply --dashed-name.
+_OPTION_FOR_ARGUMENT = {"point_coords": "point", "point_labels": "point"}
+# Arguments that the command line takes as positionals, not --options.
+_POSITIONALS = frozenset({"image", "inputs", "model"})
 
 
 class UsageError(Exception):
@@ -398,17 +396,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace, err: BaseException, code: int) -> int:
     if args.verbose:
         logger.exception("edgesam %s failed", args.command)
-    print(f"edgesam {args.command}: error: {_for_the_command_line(str(err))}", file=sys.stderr)
+    print(f"edgesam {args.command}: error: {_for_the_command_line(args, err)}", file=sys.stderr)
     return code
 
 
-def _for_the_command_line(message: str) -> str:
-    """``message`` with hints at Python arguments replaced by the command's own options."""
+def _for_the_command_line(args: argparse.Namespace, err: BaseException) -> str:
+    """``err``'s message, naming the command's own option where the library names an argument.
+
+    An :class:`InvalidInputError` says which Python argument was wrong
+    (``err.argument``); when this command has that argument as an option, the
+    message leads with ``--dashed-name`` instead.
+    """
+    message = str(err)
+    argument = getattr(err, "argument", None)
+    if isinstance(argument, str):
+        dest = _OPTION_FOR_ARGUMENT.get(argument, argument)
+        if dest in vars(args) and dest not in _POSITIONALS:
+            option = "--" + dest.replace("_", "-")
+            if message.startswith(argument):
+                return option + message[len(argument) :]
+            return f"{option}: {message}"
+        return message
     for library, command_line in _CLI_HINTS:
         message = message.replace(library, command_line)
-    return _EVERYTHING_OPTIONS.sub(
-        lambda match: f"--{match.group(1).replace('_', '-')} must", message
-    )
+    return message
 
 
 if __name__ == "__main__":
