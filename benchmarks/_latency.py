@@ -97,10 +97,10 @@ def _row(
 
 
 class _Split:
-    """Times ``preprocess_image`` and ``EdgeSam.encode_resident`` as ``set_image`` calls them.
+    """Times ``preprocess_image`` and ``EdgeSam._encode`` as ``set_image`` calls them.
 
     While active, ``edgesam._predictor.preprocess_image`` and the model's
-    ``encode_resident`` are wrapped with timers (about a microsecond each), so one
+    ``_encode`` are wrapped with timers (about a microsecond each), so one
     ``set_image`` call yields its own preprocessing and encoder times, and the
     rest is the SDK's overhead. Restored on exit.
     """
@@ -115,7 +115,7 @@ class _Split:
 
     def __enter__(self) -> _Split:
         original_preprocess = self._module.preprocess_image
-        original_encode = self._model.encode_resident
+        original_encode = self._model._encode
 
         def preprocess(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
@@ -133,12 +133,12 @@ class _Split:
 
         self._original = original_preprocess
         self._module.preprocess_image = preprocess
-        self._model.encode_resident = encode
+        self._model._encode = encode
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._module.preprocess_image = self._original
-        del self._model.encode_resident  # the instance attribute; the class method shows again
+        del self._model._encode  # the instance attribute; the class method shows again
 
     def clear(self) -> None:
         self.preprocess.clear()

@@ -1,10 +1,8 @@
-"""``python -m benchmarks.cuda_check``: does EdgeSAM run on CUDA, match the CPU, and keep
-the embedding on the device?
+"""``python -m benchmarks.cuda_check``: does EdgeSAM run on CUDA and match the CPU?
 
 Prints onnxruntime's providers, what the SDK's sessions really run on, the
 embedding and mask agreement between CUDA and CPU on the reference image and
-prompts, and decoder latency with the embedding resident on the GPU (IO
-binding) versus copied from the host at every call.
+prompts, and set_image / predict latency on the GPU.
 
 With a "full" decoder (batch axis and mask input; ``--full-decoder``, default
 the benchmark's export cache) it also times 8 boxes one ``predict`` at a time
@@ -88,23 +86,16 @@ def _agreement(cpu: Any, gpu: Any, rgb: np.ndarray) -> dict[str, object]:
     return report
 
 
-def _resident_timings(gpu: Any, rgb: np.ndarray) -> dict[str, float]:
-    """Decoder calls with the embedding kept on the GPU vs sent from the host each time."""
+def _timings(gpu: Any, rgb: np.ndarray) -> dict[str, float]:
+    """Median set_image and predict latencies on the GPU."""
     point, label = POINTS[0], [1]
     report = {"set_image_ms": _median_ms(lambda: gpu.set_image(rgb), 20)}
-    resident = gpu._resident
-    if resident is None:
-        raise RuntimeError("the CUDA predictor holds no device-resident embedding")
     cases = {
         "predict_low_res": lambda: gpu.predict_low_res(point, label),
         "predict": lambda: gpu.predict(point, label),
     }
     for name, call in cases.items():
-        gpu._resident = resident
-        report[f"{name}_ms_resident"] = _median_ms(call, 100)
-        gpu._resident = None  # the embedding now goes host -> device at every decoder call
-        report[f"{name}_ms_from_host"] = _median_ms(call, 100)
-    gpu._resident = resident
+        report[f"{name}_ms"] = _median_ms(call, 100)
     return report
 
 
@@ -234,13 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     gpu = SamPredictor.from_files(encoder, decoder, providers=["cuda"])
     report: dict[str, object] = {
         "providers": gpu.providers,
-        "resident_device": gpu.model.resident_device,
         "cudnn_conv_algo_search": gpu.model._decoder._session.get_provider_options()
         .get("CUDAExecutionProvider", {})
         .get("cudnn_conv_algo_search"),
     }
     report.update(_agreement(cpu, gpu, rgb))
-    report.update(_resident_timings(gpu, rgb))
+    report.update(_timings(gpu, rgb))
     report["box_loop_official"] = _box_loop(gpu, rgb)
     if args.full_decoder.is_file():
         full = SamPredictor.from_files(encoder, args.full_decoder, providers=["cuda"])
