@@ -401,8 +401,9 @@ class EdgeSam:
             Points, labels or ``mask_input`` are not numeric, have the wrong
             shape, disagree on B or N, are not finite, or a label is unknown.
         """
+        array = _embedding(embedding)
         coords, labels, mask = _decoder_prompts(point_coords, point_labels, mask_input)
-        return self._decode(_embedding(embedding), coords, labels, mask)
+        return self._decode(array, coords, labels, mask)
 
     def _decode(
         self,
