@@ -17,7 +17,7 @@ import pytest
 from edgesam import EdgeSam, SamPredictor
 from edgesam import _device_pipeline as pipeline_module
 from edgesam._device_pipeline import HOST, DevicePipeline
-from edgesam._errors import InvalidInputError
+from edgesam._errors import InvalidImageError, InvalidInputError
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -241,3 +241,24 @@ def test_the_graphs_run_without_the_onnx_package() -> None:
         "assert 'onnx' not in sys.modules, 'onnx was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_images_the_graph_cannot_take_go_to_the_host(
+    tiny_model_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device, host = _predictor(tiny_model_files, True), _predictor(tiny_model_files, False)
+    # Too elongated to resize: the same error as on the host path.
+    with pytest.raises(InvalidImageError, match="too elongated"):
+        device.set_image(np.zeros((1, 3000, 3), dtype=np.uint8))
+    # Over the graph's memory bound: resized on the host, same result.
+    monkeypatch.setattr(pipeline_module, "MAX_GRAPH_BYTES", 1000)
+    pipeline = device.model._pipeline
+    assert pipeline is not None
+    image = _image(120, 80)
+    assert pipeline.preprocess(image) is None
+    device.set_image(image)
+    host.set_image(image)
+    np.testing.assert_array_equal(
+        np.asarray(device.get_image_embedding()), np.asarray(host.get_image_embedding())
+    )
+    assert device.pipeline_providers["preprocess"] == [CPU]

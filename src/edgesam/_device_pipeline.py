@@ -28,10 +28,11 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from edgesam._device_post import postprocess_feeds
-from edgesam._device_pre import preprocess_feeds
+from edgesam._device_pre import peak_bytes, preprocess_feeds
 from edgesam._errors import InvalidInputError
 from edgesam._providers import CPU, CUDA, ProviderSpec, provider_name, with_default_options
 from edgesam._session import default_session_options
+from edgesam._transforms import input_size_for
 
 __all__ = ["HOST", "DevicePipeline", "DevicePipelineChoice", "check_device_pipeline"]
 
@@ -46,6 +47,10 @@ _DEVICES = {CUDA: "cuda"}
 # Provider options for the graphs, on top of edgesam's defaults: TF32 matrix products
 # would round the interpolation weights and logits to 10-bit mantissas.
 _GRAPH_OPTIONS: Mapping[str, Mapping[str, str]] = {CUDA: {"use_tf32": "0"}}
+# Images whose preprocessing graph would need more memory than this at once (the
+# gathered taps of a pass; a 3000x4000 photo needs about 0.75 GiB) are resized on the
+# host instead, which works in bands.
+MAX_GRAPH_BYTES = 1 << 30
 
 
 def check_device_pipeline(value: object) -> DevicePipelineChoice:
@@ -214,9 +219,17 @@ class DevicePipeline:
         On CUDA the image is uploaded as uint8 and the result stays on the device
         (an ``OrtValue`` for the encoder); elsewhere it is a host array.
         """
-        if not self.preprocess_on_device:
-            return None
+        if not self.preprocess_on_device or min(input_size_for(rgb.shape[:2])) < 1:
+            return None  # the host path refuses images too elongated to resize
         feeds, vertical_first, input_size = preprocess_feeds(rgb)
+        if peak_bytes(feeds, vertical_first) > MAX_GRAPH_BYTES:
+            logger.info(
+                "image of %sx%s: preprocessing on the host (the graph would need %.1f GiB)",
+                rgb.shape[0],
+                rgb.shape[1],
+                peak_bytes(feeds, vertical_first) / (1 << 30),
+            )
+            return None
         graph = self._pre[vertical_first]
         session, device = graph.session, graph.device
         if session is None:

@@ -31,6 +31,7 @@ __all__ = [
     "PRECISION_BITS",
     "PassCoefficients",
     "pass_coefficients",
+    "peak_bytes",
     "preprocess_feeds",
     "vertical_first",
 ]
@@ -99,6 +100,23 @@ def vertical_first(size: tuple[int, int], new_size: tuple[int, int]) -> bool:
     """
     (height, width), (new_h, new_w) = size, new_size
     return height - new_h > 0 and height - new_h > 2 * (width - new_w)
+
+
+def peak_bytes(feeds: dict[str, NDArray[np.generic]], vertical_first: bool) -> int:
+    """About the most memory the graph needs at once for these feeds, in bytes.
+
+    Each pass gathers every tap of every output pixel: ``taps x outputs x other
+    side x 3`` values, held as uint8, then int32, then int32 products (9 bytes
+    each) before they are summed.
+    """
+    height, width = feeds["image"].shape[:2]
+    rows_out, row_taps = feeds["row_index"].shape
+    cols_out, col_taps = feeds["col_index"].shape
+    if vertical_first:
+        first, second = rows_out * row_taps * width, rows_out * cols_out * col_taps
+    else:
+        first, second = height * cols_out * col_taps, rows_out * row_taps * cols_out
+    return int(9 * 3 * max(first, second))
 
 
 def preprocess_feeds(
