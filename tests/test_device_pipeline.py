@@ -262,3 +262,8 @@ def test_images_the_graph_cannot_take_go_to_the_host(
         np.asarray(device.get_image_embedding()), np.asarray(host.get_image_embedding())
     )
     assert device.pipeline_providers["preprocess"] == [CPU]
+    low_res = np.zeros((2, 256, 256), np.float32)
+    assert pipeline.upsample(low_res, (120, 80), (1024, 683), False) is None
+    np.testing.assert_array_equal(
+        device.predict([[40, 60]], [1])[0], host.predict([[40, 60]], [1])[0]
+    )

@@ -48,8 +48,9 @@ _DEVICES = {CUDA: "cuda"}
 # would round the interpolation weights and logits to 10-bit mantissas.
 _GRAPH_OPTIONS: Mapping[str, Mapping[str, str]] = {CUDA: {"use_tf32": "0"}}
 # Images whose preprocessing graph would need more memory than this at once (the
-# gathered taps of a pass; a 3000x4000 photo needs about 0.75 GiB) are resized on the
-# host instead, which works in bands.
+# gathered taps of a pass; a 3000x4000 photo needs about 0.7 GiB) are resized on the
+# host instead, which works in bands; the same for upsampling more masks at once than
+# fit in it as float32 logits plus booleans (about 40 masks of 1200x1800).
 MAX_GRAPH_BYTES = 1 << 30
 
 
@@ -260,6 +261,10 @@ class DevicePipeline:
         graph = self._post
         session = graph.session if graph is not None else None
         if graph is None or session is None:
+            return None
+        masks = int(np.prod(low_res.shape[:-2]))
+        if 5 * masks * original_size[0] * original_size[1] > MAX_GRAPH_BYTES:
+            # float32 logits and bool masks at full size: the host path works in bands.
             return None
         output = "logits" if return_logits else "masks"
         feeds = postprocess_feeds(low_res, original_size, input_size)
