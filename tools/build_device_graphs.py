@@ -81,11 +81,11 @@ def _resample_pass(prefix: str, source: str, axis: int) -> list[onnx.NodeProto]:
         _const(f"{prefix}_unit", np.array(1 << PRECISION_BITS, dtype=np.int32)),
         # Sums are never negative (bilinear weights are not), so division truncates = floors.
         helper.make_node("Div", [f"{prefix}_rounded", f"{prefix}_unit"], [f"{prefix}_shifted"]),
+        # Clipped with Min and Max, whose int32 kernels every provider has (Clip's may not).
         _const(f"{prefix}_lo", np.array(0, dtype=np.int32)),
         _const(f"{prefix}_hi", np.array(255, dtype=np.int32)),
-        helper.make_node(
-            "Clip", [f"{prefix}_shifted", f"{prefix}_lo", f"{prefix}_hi"], [f"{prefix}_out"]
-        ),
+        helper.make_node("Min", [f"{prefix}_shifted", f"{prefix}_hi"], [f"{prefix}_capped"]),
+        helper.make_node("Max", [f"{prefix}_capped", f"{prefix}_lo"], [f"{prefix}_out"]),
     ]
 
 

@@ -241,7 +241,7 @@ class DevicePipeline:
                 return np.asarray(image_input, dtype=np.float32), input_size
             binding = session.io_binding()
             for name, value in feeds.items():
-                binding.bind_cpu_input(name, value)
+                binding.bind_cpu_input(name, np.ascontiguousarray(value))
             binding.bind_output("image_input", device)
             session.run_with_iobinding(binding)
             (value,) = binding.get_outputs()
@@ -274,7 +274,7 @@ class DevicePipeline:
             else:
                 binding = session.io_binding()
                 for name, value in feeds.items():
-                    binding.bind_cpu_input(name, value)
+                    binding.bind_cpu_input(name, np.ascontiguousarray(value))
                 binding.bind_output(output, "cpu")
                 session.run_with_iobinding(binding)
                 result = binding.copy_outputs_to_cpu()[0]
