@@ -40,6 +40,7 @@ SECTIONS = (
     "cold",
     "memory",
     "quant",
+    "device",
 )
 VARIANTS = ("fp32", "int8", "fp16", "full")
 PROVIDERS = {
@@ -227,6 +228,10 @@ def _in_process(
                 points_per_side=8 if plan.quick else None,
             )
         )
+    if "device" in plan.sections and variant.name == "fp32":
+        from benchmarks._device import device_rows
+
+        rows.extend(device_rows(bare, rgb, variant, provider, plan.settings))
     if "options" in plan.sections and variant.name == "fp32":
         from benchmarks._options import option_rows
         from edgesam._transforms import preprocess_image

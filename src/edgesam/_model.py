@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import ArrayLike, NDArray
 
+from edgesam._device_pipeline import DevicePipeline, DevicePipelineChoice, check_device_pipeline
 from edgesam._embedding import EMBEDDING_SHAPE
 from edgesam._errors import (
     InvalidEmbeddingError,
@@ -148,8 +149,10 @@ class EdgeSam:
         name: str,
         encoder_sha256: str | None = None,
         checkpoint: PathLike | Callable[[], Path] | None = None,
+        device_pipeline: DevicePipeline | None = None,
     ) -> None:
         self._encoder = encoder
+        self._pipeline = device_pipeline
         self._decoder = decoder
         self._name = name
         self._fingerprint = encoder_sha256
@@ -171,6 +174,7 @@ class EdgeSam:
         name: str | None = None,
         providers: Sequence[ProviderSpec] | None = None,
         session_options: ort.SessionOptions | None = None,
+        device_pipeline: DevicePipelineChoice = "auto",
     ) -> EdgeSam:
         """Load local encoder and decoder ``.onnx`` files; no network is used.
 
@@ -188,6 +192,15 @@ class EdgeSam:
             Default: ``EDGESAM_PROVIDERS`` or automatic selection.
         session_options : onnxruntime.SessionOptions, optional
             Passed to onnxruntime as is.
+        device_pipeline : {"auto", True, False}
+            Where to resize, normalise and pad images and upsample masks:
+            ``"auto"`` (default) in small ONNX graphs on the model's provider
+            when that is an accelerator (the uint8 image crosses the bus, the
+            encoder reads the result in place, masks return as booleans),
+            else on the host with numpy and Pillow; ``True`` in the graphs on
+            any provider, CPU included; ``False`` always on the host. Results
+            are the same (see docs/providers.md); :attr:`pipeline_providers`
+            says where each step runs.
 
         Raises
         ------
@@ -211,17 +224,20 @@ class EdgeSam:
                 f"{type(name).__name__} {name!r}"
             )
         check_session_options(session_options)
+        check_device_pipeline(device_pipeline)
         encoder_path = readable_file(encoder, argument="encoder")
         decoder_path = readable_file(decoder, argument="decoder")
         checkpoint_path = (
             readable_file(checkpoint, argument="checkpoint") if checkpoint is not None else None
         )
         resolved = resolve_providers(providers)
+        encoder_session = ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options)
         return cls(
-            ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options),
+            encoder_session,
             ModelSession(decoder_path, DECODER_CONTRACT, resolved, session_options),
             name=name if name is not None else encoder_path.stem.removesuffix("_encoder"),
             checkpoint=checkpoint_path,
+            device_pipeline=DevicePipeline(device_pipeline, resolved, encoder_session.providers),
         )
 
     @classmethod
@@ -237,6 +253,7 @@ class EdgeSam:
         endpoint: str | None = None,
         providers: Sequence[ProviderSpec] | None = None,
         session_options: ort.SessionOptions | None = None,
+        device_pipeline: DevicePipelineChoice = "auto",
     ) -> EdgeSam:
         """Download (once), verify and load an official EdgeSAM model.
 
@@ -248,7 +265,7 @@ class EdgeSam:
             Passed to ``huggingface_hub.hf_hub_download`` under the same names;
             its environment variables (``HF_HOME``, ``HF_HUB_OFFLINE``,
             ``HF_ENDPOINT``, ``HF_TOKEN``) apply as usual.
-        providers, session_options
+        providers, session_options, device_pipeline
             As in :meth:`from_files`.
 
         Raises
@@ -267,6 +284,7 @@ class EdgeSam:
 
         spec = get_model_spec(model)
         check_session_options(session_options)
+        check_device_pipeline(device_pipeline)
         resolved = resolve_providers(providers)
         hub_options: HubOptions = {
             "revision": revision,
@@ -282,12 +300,14 @@ class EdgeSam:
         def fetch_checkpoint() -> Path:
             return fetch_file(spec, spec.checkpoint, **hub_options)
 
+        encoder_session = ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options)
         return cls(
-            ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options),
+            encoder_session,
             ModelSession(decoder_path, DECODER_CONTRACT, resolved, session_options),
             name=spec.name,
             encoder_sha256=spec.encoder.sha256,
             checkpoint=fetch_checkpoint,
+            device_pipeline=DevicePipeline(device_pipeline, resolved, encoder_session.providers),
         )
 
     # -- what it is ---------------------------------------------------------------------
@@ -301,6 +321,17 @@ class EdgeSam:
     def providers(self) -> dict[str, list[str]]:
         """The execution providers each session really runs on, best first."""
         return {"encoder": self._encoder.providers, "decoder": self._decoder.providers}
+
+    @property
+    def pipeline_providers(self) -> dict[str, list[str]]:
+        """Where pre- and post-processing run: ``{"preprocess": [...], "postprocess": [...]}``.
+
+        Each entry is the providers of that step's graph session (see
+        ``device_pipeline``), or ``["host"]`` for numpy and Pillow in this process.
+        """
+        if self._pipeline is None:
+            return {"preprocess": ["host"], "postprocess": ["host"]}
+        return self._pipeline.providers
 
     @property
     def native_mask_input(self) -> bool:
@@ -363,6 +394,35 @@ class EdgeSam:
         """:meth:`encode` without the check, for callers that made ``image_input`` themselves."""
         (embedding,) = self._encoder.run({"image": image_input})
         return embedding
+
+    def _encode_rgb(
+        self, rgb: NDArray[np.uint8]
+    ) -> tuple[NDArray[np.float32], tuple[int, int]] | None:
+        """Preprocess ``rgb`` in the device graph and encode it; None: preprocess on the host.
+
+        Returns ``(embedding, input_size)``. On CUDA the preprocessed image stays on
+        the device and the encoder reads it there.
+        """
+        if self._pipeline is None:
+            return None
+        prepared = self._pipeline.preprocess(rgb)
+        if prepared is None:
+            return None
+        image_input, input_size = prepared
+        (embedding,) = self._encoder.run({"image": image_input})
+        return embedding, input_size
+
+    def _upsample_on_device(
+        self,
+        low_res: NDArray[np.float32],
+        original_size: tuple[int, int],
+        input_size: tuple[int, int],
+        return_logits: bool,
+    ) -> NDArray[np.bool_] | NDArray[np.float32] | None:
+        """Masks or logits at the original size from the device graph; None: use the host."""
+        if self._pipeline is None:
+            return None
+        return self._pipeline.upsample(low_res, original_size, input_size, return_logits)
 
     def decode(
         self,

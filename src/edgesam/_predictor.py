@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from edgesam._device_pipeline import DevicePipelineChoice
 from edgesam._embedding import ImageEmbedding
 from edgesam._errors import ImageNotSetError, InvalidEmbeddingError, InvalidInputError
 from edgesam._image import load_rgb
@@ -107,6 +108,7 @@ class SamPredictor:
         endpoint: str | None = None,
         providers: Sequence[ProviderSpec] | None = None,
         session_options: ort.SessionOptions | None = None,
+        device_pipeline: DevicePipelineChoice = "auto",
     ) -> SamPredictor:
         """A predictor over an official model, downloaded once and verified.
 
@@ -123,6 +125,7 @@ class SamPredictor:
                 endpoint=endpoint,
                 providers=providers,
                 session_options=session_options,
+                device_pipeline=device_pipeline,
             )
         )
 
@@ -136,6 +139,7 @@ class SamPredictor:
         name: str | None = None,
         providers: Sequence[ProviderSpec] | None = None,
         session_options: ort.SessionOptions | None = None,
+        device_pipeline: DevicePipelineChoice = "auto",
     ) -> SamPredictor:
         """A predictor over local ``.onnx`` files; see :meth:`EdgeSam.from_files`."""
         return cls(
@@ -146,6 +150,7 @@ class SamPredictor:
                 name=name,
                 providers=providers,
                 session_options=session_options,
+                device_pipeline=device_pipeline,
             )
         )
 
@@ -171,6 +176,11 @@ class SamPredictor:
         """Execution providers that really run, per session (``encoder``, ``decoder``)."""
         return self.model.providers
 
+    @property
+    def pipeline_providers(self) -> dict[str, list[str]]:
+        """Where pre- and post-processing run (``preprocess``, ``postprocess``); see EdgeSam."""
+        return self.model.pipeline_providers
+
     def set_image(self, image: object, image_format: Literal["RGB", "BGR"] = "RGB") -> None:
         """Compute the embedding of ``image`` for the following :meth:`predict` calls.
 
@@ -184,10 +194,15 @@ class SamPredictor:
         """
         rgb = load_rgb(image, image_format)
         self.reset_image()
-        image_input, input_size = preprocess_image(rgb, out=self._buffer)
-        self._buffer = image_input
         original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
-        embedding = self.model._encode(image_input)
+        # The device pipeline (see EdgeSam's device_pipeline) preprocesses in a graph.
+        on_device = self.model._encode_rgb(rgb)
+        if on_device is not None:
+            embedding, input_size = on_device
+        else:
+            image_input, input_size = preprocess_image(rgb, out=self._buffer)
+            self._buffer = image_input
+            embedding = self.model._encode(image_input)
         self._embedding = ImageEmbedding(
             array=embedding,
             original_size=original_size,
@@ -451,10 +466,14 @@ class SamPredictor:
         scores = stability_scores(low_res) if use_stability_score else scores[:, outputs]
         return scores, low_res
 
-    @staticmethod
     def _upsample(
-        low_res: NDArray[np.float32], embedding: ImageEmbedding, return_logits: bool
+        self, low_res: NDArray[np.float32], embedding: ImageEmbedding, return_logits: bool
     ) -> NDArray[np.bool_] | NDArray[np.float32]:
+        on_device = self.model._upsample_on_device(
+            low_res, embedding.original_size, embedding.input_size, return_logits
+        )
+        if on_device is not None:
+            return on_device
         if return_logits:
             return upsample_logits(low_res, embedding.original_size, embedding.input_size)
         return upsample_masks(low_res, embedding.original_size, embedding.input_size)

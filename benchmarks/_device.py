@@ -1,0 +1,128 @@
+"""Section ``device``: pre- and post-processing in the device graphs vs on the host.
+
+Two predictors over the same files and provider, one with
+``device_pipeline=True`` (the graphs of ``edgesam/graphs``), one with
+``device_pipeline=False`` (numpy and Pillow), timed round-robin with the bare
+encoder and decoder runs. On CUDA these are the rows of issue 19's goals
+(``set_image`` and ``predict`` at most 1.3x the bare runs); on CPU they show
+what the graphs cost where ``"auto"`` does not choose them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from benchmarks._bare import BareSam, bare_preprocess, bare_prompt
+from benchmarks._latency import POINT, Settings, _row
+from benchmarks._report import Row, Target
+from benchmarks._timing import interleaved, paired_ratio
+from benchmarks._variants import ModelVariant
+
+__all__ = ["device_rows"]
+
+
+def device_rows(
+    bare: BareSam,
+    rgb: NDArray[np.uint8],
+    variant: ModelVariant,
+    provider: str,
+    settings: Settings,
+) -> list[Row]:
+    """set_image and predict with the graphs and with the host path, vs the bare runs."""
+    from edgesam import SamPredictor
+
+    def predictor(choice: bool) -> SamPredictor:
+        return SamPredictor.from_files(
+            variant.encoder,
+            variant.decoder,
+            checkpoint=variant.checkpoint,
+            providers=[provider],
+            device_pipeline=choice,
+        )
+
+    graphs, host = predictor(True), predictor(False)
+    where = graphs.pipeline_providers
+    image_input, input_size = bare_preprocess(rgb)
+    original = (int(rgb.shape[0]), int(rgb.shape[1]))
+    labels = np.array([1.0], dtype=np.float32)
+    graphs.set_image(rgb)
+    host.set_image(rgb)
+    embedding = np.asarray(host.get_image_embedding().array, dtype=np.float32)
+    coords, point_labels = bare_prompt(POINT, labels, None, original, input_size)
+    encoder_cases: dict[str, Callable[[], object]] = {
+        "graphs": lambda: graphs.set_image(rgb),
+        "host": lambda: host.set_image(rgb),
+        "bare": lambda: bare.encode(image_input),
+    }
+    encoder = interleaved(encoder_cases, repeat=settings.encoder_repeat, warmup=settings.warmup)
+    decoder_cases: dict[str, Callable[[], object]] = {
+        "graphs": lambda: graphs.predict(POINT, labels, multimask_output=True),
+        "host": lambda: host.predict(POINT, labels, multimask_output=True),
+        "bare": lambda: bare.decode(embedding, coords, point_labels),
+    }
+    decoder = interleaved(decoder_cases, repeat=settings.decoder_repeat, warmup=settings.warmup)
+    size = f"{original[0]}x{original[1]}"
+    # Issue 19's goals are for CUDA; elsewhere the rows are for comparison only.
+    goal = Target("<=", 1.3) if provider == "cuda" else None
+    ran = f"pre on {where['preprocess'][0]}, post on {where['postprocess'][0]}"
+    return [
+        _row(
+            "device",
+            f"set_image {size}, device graphs",
+            variant,
+            provider,
+            encoder["graphs"],
+            encoder["bare"],
+            goal,
+            f"vs bare encoder run; {ran}",
+        ),
+        _row(
+            "device",
+            f"set_image {size}, host path",
+            variant,
+            provider,
+            encoder["host"],
+            encoder["bare"],
+            note="vs bare encoder run",
+        ),
+        Row(
+            "device",
+            "  set_image graphs / host",
+            variant=variant.name,
+            provider=provider,
+            unit="x",
+            value=paired_ratio(encoder["graphs"], encoder["host"]),
+            note="below 1: the graphs are faster here",
+        ),
+        _row(
+            "device",
+            f"predict 1 point, 3 masks {size}, device graphs",
+            variant,
+            provider,
+            decoder["graphs"],
+            decoder["bare"],
+            goal,
+            f"vs bare decoder run; {ran}",
+        ),
+        _row(
+            "device",
+            f"predict 1 point, 3 masks {size}, host path",
+            variant,
+            provider,
+            decoder["host"],
+            decoder["bare"],
+            note="vs bare decoder run",
+        ),
+        Row(
+            "device",
+            "  predict graphs / host",
+            variant=variant.name,
+            provider=provider,
+            unit="x",
+            value=paired_ratio(decoder["graphs"], decoder["host"]),
+            note="below 1: the graphs are faster here",
+        ),
+    ]

@@ -1,0 +1,218 @@
+"""Build the device-side pre- and post-processing graphs shipped in ``src/edgesam/graphs``.
+
+Run ``python tools/build_device_graphs.py`` after changing this file; the test
+``tests/test_device_graphs.py`` rebuilds the graphs in memory and fails if the
+shipped files differ. The script needs the ``onnx`` package, which the runtime
+does not: it lives outside the package so that nothing installed imports it.
+
+Graphs (opset 17, all sizes dynamic):
+
+``preprocess_hv.onnx`` / ``preprocess_vh.onnx``
+    uint8 image (H, W, 3) and Pillow's integer tap indices and weights per
+    axis (computed by ``edgesam._device_pre``) -> the encoder input
+    (1, 3, 1024, 1024) float32. ``hv`` runs the horizontal pass first, ``vh``
+    the vertical pass first, as Pillow chooses.
+``postprocess.onnx``
+    low-res logits (N, 256, 256) and the interpolation matrices rows (H, 256)
+    and cols (W, 256) of ``edgesam._postprocess`` -> logits (N, H, W) float32,
+    masks (N, H, W) bool, stability scores (N,) float32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+PRECISION_BITS = 22
+IMAGE_SIZE = 1024
+LOW_RES_SIZE = 256
+# The same float32 constants as edgesam._transforms.PIXEL_MEAN / PIXEL_STD.
+PIXEL_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
+PIXEL_STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+GRAPHS_DIR = Path(__file__).resolve().parents[1] / "src" / "edgesam" / "graphs"
+
+
+def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
+    return helper.make_node(
+        "Constant", [], [name], name=name, value=numpy_helper.from_array(value, name)
+    )
+
+
+def _resample_pass(prefix: str, source: str, axis: int) -> list[onnx.NodeProto]:
+    """Nodes for one Pillow pass along ``axis`` (0 rows, 1 columns) of an (H, W, 3) tensor.
+
+    ``source`` is uint8 or int32; the result ``{prefix}_out`` is int32 in [0, 255]:
+    ``clip((sum_k in[index[o, k]] * weight[o, k] + 2**21) // 2**22, 0, 255)``. The
+    products and sums are int32 (at most 255 * (2**22 + taps) + 2**21 < 2**31).
+    """
+    index, weight = f"{prefix}_index", f"{prefix}_weight"
+    # weight (O, K) broadcast against the gathered taps: (O, K, 1, 1) for rows, and for
+    # columns (O, K, 3), repeated over the channels: broadcasting a trailing 1 against
+    # 3 channels is onnxruntime's slow element-wise path (a third of the CPU time).
+    unsqueeze_axes = [2, 3] if axis == 0 else [2]
+    nodes = [
+        helper.make_node("Gather", [source, index], [f"{prefix}_taps8"], axis=axis),
+        helper.make_node("Cast", [f"{prefix}_taps8"], [f"{prefix}_taps"], to=TensorProto.INT32),
+        _const(f"{prefix}_wax", np.array(unsqueeze_axes, dtype=np.int64)),
+        helper.make_node("Unsqueeze", [weight, f"{prefix}_wax"], [f"{prefix}_w1"]),
+    ]
+    if axis == 0:
+        nodes.append(helper.make_node("Identity", [f"{prefix}_w1"], [f"{prefix}_w"]))
+    else:
+        nodes += [
+            _const(f"{prefix}_reps", np.array([1, 1, 3], dtype=np.int64)),
+            helper.make_node("Tile", [f"{prefix}_w1", f"{prefix}_reps"], [f"{prefix}_w"]),
+        ]
+    return [
+        *nodes,
+        helper.make_node("Mul", [f"{prefix}_taps", f"{prefix}_w"], [f"{prefix}_products"]),
+        _const(f"{prefix}_sax", np.array([axis + 1], dtype=np.int64)),
+        helper.make_node(
+            "ReduceSum", [f"{prefix}_products", f"{prefix}_sax"], [f"{prefix}_sum"], keepdims=0
+        ),
+        _const(f"{prefix}_half", np.array(1 << (PRECISION_BITS - 1), dtype=np.int32)),
+        helper.make_node("Add", [f"{prefix}_sum", f"{prefix}_half"], [f"{prefix}_rounded"]),
+        _const(f"{prefix}_unit", np.array(1 << PRECISION_BITS, dtype=np.int32)),
+        # Sums are never negative (bilinear weights are not), so division truncates = floors.
+        helper.make_node("Div", [f"{prefix}_rounded", f"{prefix}_unit"], [f"{prefix}_shifted"]),
+        # Clipped with Min and Max, whose int32 kernels every provider has (Clip's may not).
+        _const(f"{prefix}_lo", np.array(0, dtype=np.int32)),
+        _const(f"{prefix}_hi", np.array(255, dtype=np.int32)),
+        helper.make_node("Min", [f"{prefix}_shifted", f"{prefix}_hi"], [f"{prefix}_capped"]),
+        helper.make_node("Max", [f"{prefix}_capped", f"{prefix}_lo"], [f"{prefix}_out"]),
+    ]
+
+
+def build_preprocess(vertical_first: bool) -> onnx.ModelProto:
+    """The preprocessing graph, with Pillow's pass order for ``vertical_first``."""
+    first, second = (("row", 0), ("col", 1)) if vertical_first else (("col", 1), ("row", 0))
+    nodes = _resample_pass(first[0], "image", first[1])
+    # The second pass gathers 8-bit values again (a quarter of the bytes of int32).
+    nodes.append(helper.make_node("Cast", [f"{first[0]}_out"], ["middle"], to=TensorProto.UINT8))
+    nodes += _resample_pass(second[0], "middle", second[1])
+    nodes += [
+        helper.make_node("Cast", [f"{second[0]}_out"], ["pixels"], to=TensorProto.FLOAT),
+        _const("mean", PIXEL_MEAN),
+        _const("std", PIXEL_STD),
+        helper.make_node("Sub", ["pixels", "mean"], ["centred"]),
+        helper.make_node("Div", ["centred", "std"], ["normalised"]),
+        helper.make_node("Transpose", ["normalised"], ["planes"], perm=[2, 0, 1]),
+        helper.make_node("Shape", ["planes"], ["planes_shape"]),
+        _const("frame", np.array([3, IMAGE_SIZE, IMAGE_SIZE], dtype=np.int64)),
+        helper.make_node("Sub", ["frame", "planes_shape"], ["pad_end"]),
+        _const("pad_start", np.zeros(3, dtype=np.int64)),
+        helper.make_node("Concat", ["pad_start", "pad_end"], ["pads"], axis=0),
+        helper.make_node("Pad", ["planes", "pads"], ["padded"], mode="constant"),
+        _const("batch_axis", np.array([0], dtype=np.int64)),
+        helper.make_node("Unsqueeze", ["padded", "batch_axis"], ["image_input"]),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("image", TensorProto.UINT8, ["height", "width", 3]),
+        helper.make_tensor_value_info("row_index", TensorProto.INT64, ["new_height", "row_taps"]),
+        helper.make_tensor_value_info("row_weight", TensorProto.INT32, ["new_height", "row_taps"]),
+        helper.make_tensor_value_info("col_index", TensorProto.INT64, ["new_width", "col_taps"]),
+        helper.make_tensor_value_info("col_weight", TensorProto.INT32, ["new_width", "col_taps"]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info(
+            "image_input", TensorProto.FLOAT, [1, 3, IMAGE_SIZE, IMAGE_SIZE]
+        )
+    ]
+    order = "vertical pass first" if vertical_first else "horizontal pass first"
+    graph = helper.make_graph(nodes, f"edgesam_preprocess_{order.split()[0]}", inputs, outputs)
+    graph.doc_string = (
+        "edgesam preprocessing: Pillow 8-bit bilinear resize (" + order + ", Pillow's own "
+        "integer coefficients as inputs), (x - mean) / std, CHW, zero pad to 1024x1024"
+    )
+    return _model(graph)
+
+
+def build_postprocess() -> onnx.ModelProto:
+    """Low-res logits -> logits, masks and stability scores at the original size."""
+    nodes = [
+        # (N, 256, 256) @ (256, W) -> (N, 256, W); (H, 256) @ (N, 256, W) -> (N, H, W)
+        helper.make_node("Transpose", ["cols"], ["cols_t"], perm=[1, 0]),
+        helper.make_node("MatMul", ["low_res_logits", "cols_t"], ["narrow"]),
+        helper.make_node("MatMul", ["rows", "narrow"], ["logits"]),
+        helper.make_node("Greater", ["logits", "threshold"], ["masks"]),
+        helper.make_node("Add", ["threshold", "offset"], ["upper"]),
+        helper.make_node("Sub", ["threshold", "offset"], ["lower"]),
+        helper.make_node("Greater", ["logits", "upper"], ["inner"]),
+        helper.make_node("Greater", ["logits", "lower"], ["outer"]),
+        helper.make_node("Cast", ["inner"], ["inner_i"], to=TensorProto.INT64),
+        helper.make_node("Cast", ["outer"], ["outer_i"], to=TensorProto.INT64),
+        _const("pixel_axes", np.array([1, 2], dtype=np.int64)),
+        helper.make_node("ReduceSum", ["inner_i", "pixel_axes"], ["intersections"], keepdims=0),
+        helper.make_node("ReduceSum", ["outer_i", "pixel_axes"], ["unions"], keepdims=0),
+        # count / count in float64, 0 where the union is empty, then float32 (as the host).
+        helper.make_node("Cast", ["intersections"], ["inter_f"], to=TensorProto.DOUBLE),
+        helper.make_node("Cast", ["unions"], ["union_f"], to=TensorProto.DOUBLE),
+        _const("one", np.array(1.0, dtype=np.float64)),
+        helper.make_node("Max", ["union_f", "one"], ["divisor"]),
+        helper.make_node("Div", ["inter_f", "divisor"], ["ratio"]),
+        helper.make_node("Cast", ["ratio"], ["stability_scores"], to=TensorProto.FLOAT),
+    ]
+    inputs = [
+        helper.make_tensor_value_info(
+            "low_res_logits", TensorProto.FLOAT, ["masks", LOW_RES_SIZE, LOW_RES_SIZE]
+        ),
+        helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["height", LOW_RES_SIZE]),
+        helper.make_tensor_value_info("cols", TensorProto.FLOAT, ["width", LOW_RES_SIZE]),
+        helper.make_tensor_value_info("threshold", TensorProto.FLOAT, []),
+        helper.make_tensor_value_info("offset", TensorProto.FLOAT, []),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["masks", "height", "width"]),
+        helper.make_tensor_value_info("masks", TensorProto.BOOL, ["masks", "height", "width"]),
+        helper.make_tensor_value_info("stability_scores", TensorProto.FLOAT, ["masks"]),
+    ]
+    graph = helper.make_graph(nodes, "edgesam_postprocess", inputs, outputs)
+    graph.doc_string = (
+        "edgesam postprocessing: rows @ logits @ cols.T (bilinear 256 -> 1024, crop, -> HxW), "
+        "masks = logits > threshold, stability = IoU at threshold +- offset"
+    )
+    return _model(graph)
+
+
+def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="edgesam tools/build_device_graphs.py",
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def build_all() -> dict[str, bytes]:
+    """File name -> serialised graph, for every shipped graph."""
+    return {
+        "preprocess_hv.onnx": build_preprocess(vertical_first=False).SerializeToString(),
+        "preprocess_vh.onnx": build_preprocess(vertical_first=True).SerializeToString(),
+        "postprocess.onnx": build_postprocess().SerializeToString(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=GRAPHS_DIR, help="target folder")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, data in build_all().items():
+        target = args.out / name
+        partial = target.with_suffix(".onnx.partial")
+        partial.write_bytes(data)
+        partial.replace(target)
+        print(f"wrote {target} ({len(data)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
