@@ -50,6 +50,21 @@ _CLI_HINTS = (
     ("(HF_HUB_CACHE or cache_dir=)", "(HF_HUB_CACHE)"),
 )
 
+# `edgesam download` takes neither --encoder/--decoder nor needs to be told to run itself.
+_DOWNLOAD_HINTS = (
+    (
+        "load files you already have with SamPredictor.from_files(encoder=..., decoder=...)",
+        "skip the download: `edgesam segment` and `everything` take model files you already "
+        "have with --encoder ENCODER.onnx --decoder DECODER.onnx",
+    ),
+    (
+        "download once where the Hub can be reached (`edgesam download",
+        "run this command once where the Hub can be reached (`edgesam download",
+    ),
+    ("(HF_HUB_CACHE or cache_dir=)", "(HF_HUB_CACHE)"),
+    ("(local_files_only=False, HF_HUB_OFFLINE unset)", "(HF_HUB_OFFLINE unset)"),
+)
+
 # Generator options that `everything` takes as --dashed-options.
 _EVERYTHING_OPTIONS = re.compile(
     r"\b(points_per_side|pred_iou_thresh|stability_score_thresh|min_mask_region_area|"
@@ -113,6 +128,29 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_common_options(parser: argparse.ArgumentParser, *, json_output: bool = False) -> None:
+    """Options every sub-command takes after its name too (``edgesam segment -v ...``)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,  # keeps `edgesam -v COMMAND` working
+        help="log progress and show tracebacks",
+    )
+    if json_output:
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="print the result as one JSON object on stdout, for scripts",
+        )
+
+
+def _print_json(payload: dict[str, object]) -> None:
+    import json
+
+    print(json.dumps(payload, indent=2))
+
+
 def _load_predictor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from edgesam import SamPredictor
 
@@ -160,10 +198,23 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     )
     best = int(scores.argmax())
     save_binary_mask(masks[best], args.output)
-    print(f"{args.output}: mask of {int(masks[best].sum())} pixels, score {scores[best]:.3f}")
+    pixels, score = int(masks[best].sum()), float(scores[best])
     if args.overlay is not None:
         # The path, not Image.open: load_rgb turns it upright as set_image did.
         save_overlay(args.image, [masks[best]], args.overlay)
+    if args.json:
+        _print_json(
+            {
+                "image": str(args.image),
+                "output": str(args.output),
+                "overlay": None if args.overlay is None else str(args.overlay),
+                "pixels": pixels,
+                "score": score,
+            }
+        )
+        return EXIT_OK
+    print(f"{args.output}: mask of {pixels} pixels, score {score:.3f}")
+    if args.overlay is not None:
         print(f"{args.overlay}: overlay")
     return EXIT_OK
 
@@ -211,11 +262,21 @@ def _cmd_everything(args: argparse.Namespace) -> int:
         min_mask_region_area=args.min_mask_region_area,
         crop_n_layers=args.crop_n_layers,
     )
-    print(
-        f"{len(summary.segmented)} segmented, {len(summary.already_done)} already done, "
-        f"{len(summary.unreadable)} unreadable (skipped) -> {args.output}"
-    )
     named = [path for path in summary.unreadable if path in args.inputs]
+    if args.json:
+        _print_json(
+            {
+                "output": str(args.output),
+                "segmented": [str(path) for path in summary.segmented],
+                "already_done": [str(path) for path in summary.already_done],
+                "unreadable": [str(path) for path in summary.unreadable],
+            }
+        )
+    else:
+        print(
+            f"{len(summary.segmented)} segmented, {len(summary.already_done)} already done, "
+            f"{len(summary.unreadable)} unreadable (skipped) -> {args.output}"
+        )
     if named:
         print(
             f"edgesam everything: error: {', '.join(map(str, named))}: named on the command "
@@ -248,17 +309,48 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from edgesam._providers import available_providers, resolve_providers
     from edgesam._registry import DEFAULT_MODEL, MODELS
 
+    selected: list[str] | None
+    try:
+        selected = [spec if isinstance(spec, str) else spec[0] for spec in resolve_providers(None)]
+        selection_error = None
+    except ProviderError as err:
+        selected, selection_error = None, str(err)
+    models: dict[str, object] = {}
+    for name, spec in MODELS.items():
+        files = {}
+        for role in ("encoder", "decoder", "checkpoint"):
+            file = getattr(spec, role)
+            where = cached_path(spec, file)
+            files[role] = {"file": file.path, "cached": None if where is None else str(where)}
+        models[name] = {
+            "default": name == DEFAULT_MODEL,
+            "repo": f"{spec.repo_type} {spec.repo_id}",
+            "files": files,
+        }
+    if args.json:
+        _print_json(
+            {
+                "edgesam": __version__,
+                "python": sys.version.split()[0],
+                "numpy": np.__version__,
+                "onnxruntime": onnxruntime.__version__,
+                "providers_available": list(available_providers()),
+                "providers_selected": selected,
+                "providers_error": selection_error,
+                "models": models,
+            }
+        )
+        return EXIT_OK
     print(f"edgesam {__version__}")
     print(
         f"python {sys.version.split()[0]}, numpy {np.__version__}, "
         f"onnxruntime {onnxruntime.__version__}"
     )
     print(f"providers available: {', '.join(available_providers())}")
-    try:
-        chosen = [spec if isinstance(spec, str) else spec[0] for spec in resolve_providers(None)]
-        print(f"providers selected:  {', '.join(chosen)}")
-    except ProviderError as err:
-        print(f"providers selected:  invalid EDGESAM_PROVIDERS ({err})")
+    if selected is not None:
+        print(f"providers selected:  {', '.join(selected)}")
+    else:
+        print(f"providers selected:  invalid EDGESAM_PROVIDERS ({selection_error})")
     print("models:")
     for name, spec in MODELS.items():
         marker = " (default)" if name == DEFAULT_MODEL else ""
@@ -314,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlay", type=Path, help="also write the mask drawn over the image (.png, .jpg, ...)"
     )
     _add_model_options(segment)
+    _add_common_options(segment, json_output=True)
     segment.set_defaults(func=_cmd_segment)
 
     everything = commands.add_parser(
@@ -332,13 +425,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="png: one PNG per mask + metadata.csv; coco-rle: one COCO-style JSON per image",
     )
     everything.add_argument("--overlay", action="store_true", help="also write overlay.png")
-    everything.add_argument("--points-per-side", type=int, default=32)
-    everything.add_argument("--pred-iou-thresh", type=float, default=0.88)
-    everything.add_argument("--stability-score-thresh", type=float, default=0.95)
-    everything.add_argument("--min-mask-region-area", type=int, default=0)
-    everything.add_argument("--crop-n-layers", type=int, default=0)
+    generator = everything.add_argument_group(
+        "generator", "segment_anything's SamAutomaticMaskGenerator options"
+    )
+    generator.add_argument(
+        "--points-per-side",
+        type=int,
+        default=32,
+        help="clicks per side of the grid; N*N decoder prompts per image (default: %(default)s)",
+    )
+    generator.add_argument(
+        "--pred-iou-thresh",
+        type=float,
+        default=0.88,
+        help="drop masks whose predicted IoU is lower, in [0, 1] (default: %(default)s)",
+    )
+    generator.add_argument(
+        "--stability-score-thresh",
+        type=float,
+        default=0.95,
+        help="drop masks whose stability score is lower, in [0, 1] (default: %(default)s)",
+    )
+    generator.add_argument(
+        "--min-mask-region-area",
+        type=int,
+        default=0,
+        help="remove holes and islands smaller than this many pixels; 0 keeps them "
+        "(default: %(default)s)",
+    )
+    generator.add_argument(
+        "--crop-n-layers",
+        type=int,
+        default=0,
+        help="also run on 4^k overlapping crops for k = 1..N, for small objects; slower "
+        "(default: %(default)s)",
+    )
     everything.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_model_options(everything)
+    _add_common_options(everything, json_output=True)
     everything.set_defaults(func=_cmd_everything)
 
     download = commands.add_parser(
@@ -355,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also the .pth checkpoint (used for mask_input with the official decoder)",
     )
     download.add_argument("--revision", help="Space revision (default: main)")
+    _add_common_options(download)
     download.set_defaults(func=_cmd_download)
 
     info = commands.add_parser(
@@ -363,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show versions, known models and where they are cached, and the "
         "execution providers available and selected.",
     )
+    _add_common_options(info, json_output=True)
     info.set_defaults(func=_cmd_info)
 
     from edgesam.export._cli import register as register_export
@@ -398,13 +524,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace, err: BaseException, code: int) -> int:
     if args.verbose:
         logger.exception("edgesam %s failed", args.command)
-    print(f"edgesam {args.command}: error: {_for_the_command_line(str(err))}", file=sys.stderr)
+    message = _for_the_command_line(str(err), args.command)
+    print(f"edgesam {args.command}: error: {message}", file=sys.stderr)
     return code
 
 
-def _for_the_command_line(message: str) -> str:
-    """``message`` with hints at Python arguments replaced by the command's own options."""
-    for library, command_line in _CLI_HINTS:
+def _for_the_command_line(message: str, command: str = "") -> str:
+    """``message`` with hints at Python arguments replaced by ``command``'s own options."""
+    for library, command_line in _DOWNLOAD_HINTS if command == "download" else _CLI_HINTS:
         message = message.replace(library, command_line)
     return _EVERYTHING_OPTIONS.sub(
         lambda match: f"--{match.group(1).replace('_', '-')} must", message
