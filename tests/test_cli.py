@@ -549,7 +549,8 @@ def test_segment_and_everything_json(
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["segmented"] == [str(photo)]
-    assert payload["already_done"] == [] and payload["unreadable"] == []
+    assert payload["already_done"] == []
+    assert payload["unreadable"] == []
     again = json.loads(
         run_cli(
             "everything",
@@ -563,7 +564,8 @@ def test_segment_and_everything_json(
             *model_args(tiny_model_files),
         ).stdout
     )
-    assert again["already_done"] == [str(photo)] and again["segmented"] == []
+    assert again["already_done"] == [str(photo)]
+    assert again["segmented"] == []
 
 
 def test_download_hint_does_not_offer_options_it_lacks(tmp_path: Path) -> None:
