@@ -585,3 +585,48 @@ def test_download_hint_does_not_offer_options_it_lacks(tmp_path: Path) -> None:
     assert "connection to 127.0.0.1:9 refused" in unreachable.stderr
     assert "run this command once where the Hub can be reached" in unreachable.stderr
     assert unreachable.stderr.count("\n") == 1  # one line, no retry log
+
+
+def test_everything_reports_masks_and_refuses_to_resume_with_other_options(
+    tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    import json
+
+    output = tmp_path / "out"
+    common = [photo, "--output", output, "--quiet", *model_args(tiny_model_files)]
+    first = run_cli("everything", *common, "--points-per-side", "2")
+    assert first.returncode == 0, first.stderr
+    done = json.loads((output / photo.name / "done.json").read_text())
+    assert done["options"]["points_per_side"] == 2
+    assert f"; {done['masks']} masks written" in first.stdout
+    if done["masks"] == 0:
+        assert "no mask passed the filters" in first.stderr
+    changed = run_cli("everything", *common, "--points-per-side", "4")
+    assert changed.returncode == 2
+    assert "--points-per-side 2 (now 4)" in changed.stderr
+    assert "another --output folder" in changed.stderr
+    same = run_cli("everything", *common, "--points-per-side", "2")
+    assert same.returncode == 0, same.stderr
+    assert "0 segmented, 1 already done" in same.stdout
+
+
+def test_everything_hints_when_no_mask_passes_the_filters(
+    tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    result = run_cli(
+        "everything",
+        photo,
+        "--output",
+        tmp_path / "out",
+        "--quiet",
+        "--points-per-side",
+        "2",
+        "--pred-iou-thresh",
+        "1.0",
+        "--stability-score-thresh",
+        "1.0",
+        *model_args(tiny_model_files),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "; 0 masks written" in result.stdout
+    assert "no mask passed the filters; try a lower --pred-iou-thresh" in result.stderr

@@ -219,6 +219,27 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_resume_options(images: Sequence[Path], output: Path, options: dict[str, object]) -> None:
+    """Refuse to resume into image folders written with other generator options."""
+    from edgesam._everything import done_options
+
+    for path in images:
+        recorded = done_options(output / path.name)
+        if recorded is None:
+            continue
+        changed = [
+            f"--{name.replace('_', '-')} {recorded[name]} (now {value})"
+            for name, value in options.items()
+            if name in recorded and recorded[name] != value
+        ]
+        if changed:
+            raise UsageError(
+                f"--output {str(output)!r} holds results for {path.name} made with "
+                f"{', '.join(changed)}; resuming would mix settings. Re-run with the earlier "
+                "options to resume, or give these options another --output folder"
+            )
+
+
 def _check_resume_format(images: Sequence[Path], output: Path, output_format: str) -> None:
     """Refuse to resume into image folders that another ``--format`` wrote."""
     from edgesam._everything import DONE_MARKER, FORMAT_FILES
@@ -248,6 +269,14 @@ def _cmd_everything(args: argparse.Namespace) -> int:
     if not images:
         raise UsageError("no image files found in the given inputs")
     _check_resume_format(images, args.output, args.format)
+    options: dict[str, object] = {
+        "points_per_side": args.points_per_side,
+        "pred_iou_thresh": args.pred_iou_thresh,
+        "stability_score_thresh": args.stability_score_thresh,
+        "min_mask_region_area": args.min_mask_region_area,
+        "crop_n_layers": args.crop_n_layers,
+    }
+    _check_resume_options(images, args.output, options)
     predictor = _load_predictor(args)
     bar = tqdm(images, desc="segmenting", unit="image", disable=args.quiet)  # type: ignore[no-untyped-call]
     summary = segment_everything(
@@ -256,11 +285,7 @@ def _cmd_everything(args: argparse.Namespace) -> int:
         args.output,
         output_format=args.format,
         overlay=args.overlay,
-        points_per_side=args.points_per_side,
-        pred_iou_thresh=args.pred_iou_thresh,
-        stability_score_thresh=args.stability_score_thresh,
-        min_mask_region_area=args.min_mask_region_area,
-        crop_n_layers=args.crop_n_layers,
+        **options,
     )
     named = [path for path in summary.unreadable if path in args.inputs]
     if args.json:
@@ -270,12 +295,20 @@ def _cmd_everything(args: argparse.Namespace) -> int:
                 "segmented": [str(path) for path in summary.segmented],
                 "already_done": [str(path) for path in summary.already_done],
                 "unreadable": [str(path) for path in summary.unreadable],
+                "masks": summary.masks,
             }
         )
     else:
         print(
             f"{len(summary.segmented)} segmented, {len(summary.already_done)} already done, "
-            f"{len(summary.unreadable)} unreadable (skipped) -> {args.output}"
+            f"{len(summary.unreadable)} unreadable (skipped) -> {args.output}; "
+            f"{summary.masks} masks written"
+        )
+    if summary.segmented and summary.masks == 0:
+        print(
+            "edgesam everything: no mask passed the filters; try a lower "
+            "--pred-iou-thresh or --stability-score-thresh",
+            file=sys.stderr,
         )
     if named:
         print(
