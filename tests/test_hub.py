@@ -413,7 +413,16 @@ def test_unreachable_server_fails_fast_in_one_line(
     assert no_retry_sleep == []  # no back-off: the host refused the connection
 
 
-def test_unresolvable_name_fails_fast(hub: FakeHub, no_retry_sleep: list[float]) -> None:
+def test_unresolvable_name_fails_fast(
+    hub: FakeHub, no_retry_sleep: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    def no_dns(host: str, *args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    # As offline: every look-up fails (whatever this machine's resolver does with .invalid).
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     with pytest.raises(DownloadError) as info:
         fetch_file(SPEC, SPEC.encoder, endpoint="http://edgesam-no-such-host.invalid")
     assert "cannot resolve the name edgesam-no-such-host.invalid" in str(info.value)
