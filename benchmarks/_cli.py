@@ -24,7 +24,7 @@ from benchmarks._latency import (
     predict_rows,
     set_image_rows,
 )
-from benchmarks._report import Row, format_table, write_json
+from benchmarks._report import Row, format_table, missed_summary, write_json
 from benchmarks._variants import ModelVariant, discover_variants
 
 __all__ = ["main"]
@@ -68,6 +68,7 @@ class Plan:
     image: Path
     sources: list[Path]
     output: Path
+    providers_here: list[str]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="few repetitions, a 20-image RSS run, one arena mode (~2 minutes)",
+        help="few repetitions, a 20-image RSS run, three arena modes (about 2 minutes on "
+        "2 cores; the full run takes about 30)",
     )
     parser.add_argument(
         "--variants",
@@ -133,8 +135,63 @@ def _parser() -> argparse.ArgumentParser:
         help=f"RSS-growth memory configurations, subset of "
         f"{','.join(ARENA_MODES)} (default: all; quick: edgesam,fixed-mmap,bare)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 when a target is missed (default: report it and exit 0)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines, only the table"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also onnxruntime's and edgesam's logs"
+    )
     return parser
+
+
+# Seconds each piece takes on a shared 2-core x86 CPU with the default settings (from the
+# published runs); scaled by the repeat counts. Faster machines take less.
+_COST_S = {
+    "compute": 20.0,  # at 4096^3; 2048^3 in --quick
+    "set_image": 35.0,  # per variant, 15 rounds
+    "predict": 60.0,  # per variant, 45 rounds
+    "everything": 77.0,  # per image at 32 points per side
+    "options": 60.0,  # fp32, 15 rounds
+    "cold": 3.0,  # per process pair, per variant
+    "growth_call": 0.6,  # one set_image in an RSS-growth child
+    "quant": 22.0,  # per quantised variant, 10 rounds
+}
+
+
+def estimate_seconds(plan: Plan) -> float:
+    """A rough duration of ``plan`` on a 2-core CPU (what the progress line promises)."""
+    sections, settings = set(plan.sections), plan.settings
+    variants = [name for name in plan.variants if name != "fp16"]
+    scale = settings.encoder_repeat / 15
+    total = 0.0
+    if "compute" in sections:
+        total += _COST_S["compute"] / (8 if plan.quick else 1)
+    per_variant = 0.0
+    if sections & {"set_image", "compute"}:
+        per_variant += _COST_S["set_image"] * scale
+    if "predict" in sections:
+        per_variant += _COST_S["predict"] * scale
+    total += per_variant * len(variants)
+    if "everything" in sections:
+        per_image = _COST_S["everything"] / (16 if plan.quick else 1)
+        runs = 1 if plan.quick else len(variants)
+        total += per_image * settings.everything_repeat * runs
+    if "options" in sections and "fp32" in variants:
+        total += _COST_S["options"] * scale
+    if sections & {"cold", "memory"}:
+        runs = 1 if plan.quick else len(variants)
+        total += _COST_S["cold"] * (1 if plan.quick else 5) * runs
+    if "memory" in sections and "fp32" in variants:
+        total += _COST_S["growth_call"] * plan.growth_calls * len(plan.arena_modes)
+    if "quant" in sections:
+        quantised = [name for name in variants if name == "int8"]
+        total += _COST_S["quant"] * len(quantised) * (0.4 if plan.quick else 1)
+    return total * max(1, len(plan.providers_here))
 
 
 def _split(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
@@ -175,6 +232,11 @@ def _plan(args: argparse.Namespace) -> Plan:
         image=args.image or reference / "images" / "truck.jpg",
         sources=sorted(path for path in (reference / "images").iterdir() if path.is_file()),
         output=args.output or RESULTS_DIR / f"benchmark-{stamp}{'-quick' if quick else ''}.json",
+        providers_here=[
+            name
+            for name in _split(args.providers, tuple(PROVIDERS), "--providers")
+            if PROVIDERS[name] in ort.get_available_providers()
+        ],
     )
 
 
@@ -292,7 +354,7 @@ def run(plan: Plan) -> tuple[dict[str, object], list[Row]]:
             provider=name,
             status="not run",
             note=f"{PROVIDERS[name]} is not available here"
-            + (": no GPU was lent to this run" if name == "cuda" else ""),
+            + (": no CUDA GPU found" if name == "cuda" else ""),
         )
         for name in plan.providers
         if name not in providers
@@ -375,11 +437,31 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",
     )
+    # Progress by default: the benchmark's own lines, whatever the other loggers do.
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     plan = _plan(args)
+    estimate = estimate_seconds(plan)
+    logger.info(
+        "estimated time: about %s on a 2-core CPU (less on faster machines%s)",
+        _minutes(estimate),
+        ""
+        if not ({"int8", "fp16", "full"} & set(plan.variants))
+        else "; the first run also exports the model variants, a few minutes more",
+    )
     started = time.perf_counter()
     header, rows = run(plan)
     header["elapsed_s"] = round(time.perf_counter() - started, 1)
     print(format_table(rows))
     write_json(plan.output, header, rows)
-    print(f"\n{len(rows)} rows in {header['elapsed_s']} s; JSON written to {plan.output}")
-    return 0
+    missed, closing = missed_summary(rows)
+    print(
+        f"\n{len(rows)} rows in {_minutes(float(header['elapsed_s']))}; "  # type: ignore[arg-type]
+        f"JSON written to {plan.output}\n{closing}"
+    )
+    return 1 if args.strict and missed else 0
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"

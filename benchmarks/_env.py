@@ -93,7 +93,7 @@ def machine_info() -> dict[str, object]:
         "memory_gib": _memory_gib(),
         "os": platform.platform(),
         "providers_available": list(ort.get_available_providers()),
-        "gpu": "none lent to this run"
+        "gpu": "no CUDA GPU found"
         if "CUDAExecutionProvider" not in ort.get_available_providers()
         else "CUDA provider available",
     }

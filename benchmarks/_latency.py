@@ -188,7 +188,7 @@ def set_image_rows(
             provider,
             total,
             bare_run,
-            Target("<=", 1.08),
+            Target("<=", 1.10),
             "vs bare InferenceSession.run of the encoder, same input",
         ),
         _row(
@@ -292,7 +292,7 @@ def predict_rows(
             provider,
             timings["point"],
             timings["bare_point"],
-            Target("<=", 1.5),
+            Target("<=", 1.3),
             "vs one bare decoder run",
         ),
         _row(

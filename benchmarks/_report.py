@@ -8,14 +8,14 @@ from dataclasses import KW_ONLY, asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Row", "Target", "format_table", "write_json"]
+__all__ = ["Row", "Target", "format_table", "missed_summary", "write_json"]
 
 Comparison = Literal["<=", ">="]
 
 
 @dataclass(frozen=True)
 class Target:
-    """A goal from issue 7, checked against ``Row.ratio`` (or ``Row.value`` if no ratio)."""
+    """A goal, checked against ``Row.ratio`` (or ``Row.value`` if no ratio)."""
 
     comparison: Comparison
     bound: float
@@ -116,6 +116,18 @@ def format_table(rows: list[Row]) -> str:
         previous = cells[0]
         out.append(render(cells))
     return "\n".join(out)
+
+
+def missed_summary(rows: list[Row]) -> tuple[int, str]:
+    """How many targets were missed, and the closing line that says so."""
+    checked = [row for row in rows if row.target is not None and row.met is not None]
+    missed = [row for row in checked if row.met is False]
+    if not checked:
+        return 0, "no targets checked"
+    if not missed:
+        return 0, f"all {len(checked)} targets met"
+    names = "; ".join(f"{row.name.strip()} ({row.variant}, {row.provider})" for row in missed)
+    return len(missed), f"{len(missed)} of {len(checked)} targets missed: {names}"
 
 
 def write_json(path: Path, header: dict[str, object], rows: list[Row]) -> None:

@@ -45,7 +45,10 @@ def main() -> None:
     parser.add_argument("--encoder", help="local encoder .onnx (skips the download)")
     parser.add_argument("--decoder", help="local decoder .onnx (with --encoder)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # edgesam's own progress lines only; huggingface_hub prints its own warnings itself.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("edgesam").setLevel(logging.INFO)
+    logging.getLogger("huggingface_hub").propagate = False
 
     if args.encoder and args.decoder:
         predictor = SamPredictor.from_files(args.encoder, args.decoder)
@@ -53,7 +56,12 @@ def main() -> None:
         try:
             predictor = SamPredictor.from_pretrained("edge_sam_3x")
         except WeightsError as err:  # offline, or the Hub unreachable: say so in one line
-            parser.exit(1, f"{parser.prog}: could not get the EdgeSAM weights: {err}\n")
+            parser.exit(
+                1,
+                f"{parser.prog}: could not get the EdgeSAM weights: {err}\n"
+                f"{parser.prog}: offline? pass local files: --encoder ENCODER.onnx "
+                "--decoder DECODER.onnx\n",
+            )
     print(f"running on {predictor.providers['encoder'][0]}")
 
     image = args.image if args.image else synthetic_image()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -27,12 +28,40 @@ SKIP_NO_REFERENCE = (
 )
 
 
+# The reference data set's images (its vectors.json; test_reference checks they match), so
+# that parametrised tests have the same ids with the data and without it.
+REFERENCE_IMAGES = ("truck", "groceries", "synthetic", "tiny")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if REFERENCE_DIR is not None:
+        return f"reference data: {REFERENCE_DIR}"
+    return f"reference data: not found; the tests that need it skip ({SKIP_NO_REFERENCE})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Report every missing-reference skip from one place, so ``-ra`` folds them into one line."""
+    outcome = yield
+    report = outcome.get_result()
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and SKIP_NO_REFERENCE in str(longrepr[2]):
+        report.longrepr = (str(Path(__file__)), _SKIP_LINE, longrepr[2])
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     """The authors' reference data (``../shared/reference``); skips the test when absent."""
     if REFERENCE_DIR is None:
-        pytest.skip(SKIP_NO_REFERENCE)
+        _skip_no_reference()
     return REFERENCE_DIR
+
+
+def _skip_no_reference() -> NoReturn:
+    pytest.skip(SKIP_NO_REFERENCE)
+
+
+_SKIP_LINE = _skip_no_reference.__code__.co_firstlineno
 
 
 @pytest.fixture(scope="session")

@@ -179,3 +179,86 @@ def test_exported_variants_are_reused_only_from_the_same_exporter(tmp_path: Path
     # without the checkpoint nothing could be exported again: the files are taken as they are
     (cache / "exporter.sha256").write_text("0" * 64 + "\n")
     assert _cached(cache, ["int8"], None) == {"int8": encoder}
+
+
+def _plan_for(tmp_path: Path, *args: str):  # type: ignore[no-untyped-def]
+    from benchmarks import _cli
+
+    (tmp_path / "onnx").mkdir(exist_ok=True)
+    (tmp_path / "images").mkdir(exist_ok=True)
+    (tmp_path / "images" / "truck.jpg").write_bytes(b"")
+    return _cli._plan(_cli._parser().parse_args(["--reference", str(tmp_path), *args]))
+
+
+def test_time_estimate_matches_the_documented_figures(tmp_path: Path) -> None:
+    from benchmarks._cli import estimate_seconds
+
+    full = estimate_seconds(_plan_for(tmp_path, "--providers", "cpu"))
+    quick = estimate_seconds(_plan_for(tmp_path, "--quick", "--providers", "cpu"))
+    table = estimate_seconds(
+        _plan_for(
+            tmp_path,
+            "--providers",
+            "cpu",
+            "--variants",
+            "fp32,int8,full",
+            "--sections",
+            "compute,set_image,predict,cold,memory,quant",
+            "--arena-modes",
+            "edgesam,bare",
+        )
+    )
+    # README, --help and docs/performance.md: about 30 min, about 2 min, about 11 min.
+    assert 25 * 60 <= full <= 35 * 60
+    assert 60 <= quick <= 3 * 60
+    assert 8 * 60 <= table <= 13 * 60  # the published CPU run took 10.5 min
+    assert estimate_seconds(_plan_for(tmp_path, "--sections", "predict", "--variants", "fp32")) < (
+        estimate_seconds(_plan_for(tmp_path, "--sections", "predict"))
+    )
+
+
+def test_closing_line_counts_missed_targets() -> None:
+    from benchmarks._report import missed_summary
+
+    ok = Row("set_image", "all in", value=1.0, baseline=1.0, ratio=1.0, target=Target("<=", 1.1))
+    missed = Row(
+        "predict",
+        "one point",
+        variant="int8",
+        value=2.0,
+        baseline=1.0,
+        ratio=2.0,
+        target=Target("<=", 1.3),
+    )
+    untargeted = Row("predict", "8 boxes", value=1.0, baseline=1.0, ratio=1.0)
+    assert missed_summary([ok, untargeted]) == (0, "all 1 targets met")
+    count, line = missed_summary([ok, missed, untargeted])
+    assert count == 1
+    assert line.startswith("1 of 2 targets missed: one point (int8, cpu)")
+    assert missed_summary([untargeted]) == (0, "no targets checked")
+
+
+@pytest.mark.parametrize(("strict", "code"), [(False, 0), (True, 1)])
+def test_strict_exits_non_zero_when_a_target_is_missed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    strict: bool,
+    code: int,
+) -> None:
+    from benchmarks import _cli
+
+    missed = Row(
+        "predict", "one point", value=2.0, baseline=1.0, ratio=2.0, target=Target("<=", 1.3)
+    )
+    monkeypatch.setattr(_cli, "run", lambda plan: ({"machine": "test"}, [missed]))
+    _plan_for(tmp_path)
+    args = ["--reference", str(tmp_path), "--output", str(tmp_path / "out.json")]
+    assert _cli.main([*args, "--strict"] if strict else args) == code
+    out = capsys.readouterr()
+    assert "1 of 1 targets missed" in out.out
+    assert "estimated time: about" in caplog.text  # progress is on by default
+    caplog.clear()
+    assert _cli.main([*args, "--quiet"]) == 0
+    assert "estimated time" not in caplog.text

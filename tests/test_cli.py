@@ -484,3 +484,183 @@ def test_errors_name_the_option_from_their_argument(
     err = InvalidPromptError(message, argument=argument)
     assert err.argument == argument
     assert _for_the_command_line(args, err) == shown
+
+
+def test_python_dash_m_edgesam_runs_the_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "edgesam", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("edgesam ")
+
+
+def test_verbose_is_accepted_after_the_subcommand(tmp_path: Path, photo: Path) -> None:
+    for placement in (("-v", "segment"), ("segment", "-v")):
+        result = run_cli(
+            *placement,
+            photo,
+            "--point",
+            "1,1",
+            "--output",
+            tmp_path / "m.png",
+            "--encoder",
+            tmp_path / "nope.onnx",
+            "--decoder",
+            tmp_path / "nope.onnx",
+        )
+        assert result.returncode == 1, placement
+        assert "Traceback" in result.stderr, placement  # -v shows the traceback
+    quiet = run_cli("info")
+    assert quiet.returncode == 0
+    assert run_cli("info", "--verbose").returncode == 0
+
+
+def test_everything_help_shows_generator_options_with_defaults() -> None:
+    result = run_cli("everything", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for option, default in (
+        ("--points-per-side", "32"),
+        ("--pred-iou-thresh", "0.88"),
+        ("--stability-score-thresh", "0.95"),
+        ("--min-mask-region-area", "0"),
+        ("--crop-n-layers", "0"),
+    ):
+        start = text.index(f"{option} {option[2:].upper().replace('-', '_')} ")
+        assert f"(default: {default})" in text[start : start + 220], option
+
+
+def test_info_json(tmp_path: Path) -> None:
+    import json
+
+    result = run_cli("info", "--json", env={"HF_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["edgesam"]
+    assert "CPUExecutionProvider" in payload["providers_available"]
+    assert payload["models"]["edge_sam_3x"]["default"] is True
+    assert payload["models"]["edge_sam_3x"]["files"]["encoder"]["cached"] is None
+
+
+def test_segment_and_everything_json(
+    tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    import json
+
+    output = tmp_path / "mask.png"
+    result = run_cli(
+        "segment",
+        photo,
+        "--point",
+        "80,60",
+        "--output",
+        output,
+        "--json",
+        *model_args(tiny_model_files),
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    written = np.asarray(Image.open(output)) > 0
+    assert payload["output"] == str(output)
+    assert payload["overlay"] is None
+    assert payload["pixels"] == int(written.sum())
+    assert np.isfinite(payload["score"])
+
+    result = run_cli(
+        "everything",
+        photo,
+        "--output",
+        tmp_path / "out",
+        "--points-per-side",
+        "2",
+        "--json",
+        "--quiet",
+        *model_args(tiny_model_files),
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["segmented"] == [str(photo)]
+    assert payload["already_done"] == []
+    assert payload["unreadable"] == []
+    again = json.loads(
+        run_cli(
+            "everything",
+            photo,
+            "--output",
+            tmp_path / "out",
+            "--points-per-side",
+            "2",
+            "--json",
+            "--quiet",
+            *model_args(tiny_model_files),
+        ).stdout
+    )
+    assert again["already_done"] == [str(photo)]
+    assert again["segmented"] == []
+
+
+def test_download_hint_does_not_offer_options_it_lacks(tmp_path: Path) -> None:
+    result = run_cli(
+        "download",
+        env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert "from_files" not in result.stderr
+    # download takes no --encoder/--decoder: the hint names the commands that do.
+    assert "`edgesam segment` and `everything` take model files" in result.stderr
+    unreachable = run_cli(
+        "download",
+        env={"HF_HOME": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    assert unreachable.returncode == 1
+    assert "connection to 127.0.0.1:9 refused" in unreachable.stderr
+    assert "run this command once where the Hub can be reached" in unreachable.stderr
+    assert unreachable.stderr.count("\n") == 1  # one line, no retry log
+
+
+def test_everything_reports_masks_and_refuses_to_resume_with_other_options(
+    tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    import json
+
+    output = tmp_path / "out"
+    common = [photo, "--output", output, "--quiet", *model_args(tiny_model_files)]
+    first = run_cli("everything", *common, "--points-per-side", "2")
+    assert first.returncode == 0, first.stderr
+    done = json.loads((output / photo.name / "done.json").read_text())
+    assert done["options"]["points_per_side"] == 2
+    assert f"; {done['masks']} masks written" in first.stdout
+    if done["masks"] == 0:
+        assert "no mask passed the filters" in first.stderr
+    changed = run_cli("everything", *common, "--points-per-side", "4")
+    assert changed.returncode == 2
+    assert "--points-per-side 2 (now 4)" in changed.stderr
+    assert "another --output folder" in changed.stderr
+    same = run_cli("everything", *common, "--points-per-side", "2")
+    assert same.returncode == 0, same.stderr
+    assert "0 segmented, 1 already done" in same.stdout
+
+
+def test_everything_hints_when_no_mask_passes_the_filters(
+    tmp_path: Path, photo: Path, tiny_model_files: dict[str, Path]
+) -> None:
+    result = run_cli(
+        "everything",
+        photo,
+        "--output",
+        tmp_path / "out",
+        "--quiet",
+        "--points-per-side",
+        "2",
+        "--pred-iou-thresh",
+        "1.0",
+        "--stability-score-thresh",
+        "1.0",
+        *model_args(tiny_model_files),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "; 0 masks written" in result.stdout
+    assert "no mask passed the filters; try a lower --pred-iou-thresh" in result.stderr

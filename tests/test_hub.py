@@ -396,16 +396,60 @@ def test_server_error_is_a_download_error(
     assert cached_path(SPEC, SPEC.encoder) is None
 
 
-def test_unreachable_server_is_a_download_error(hub: FakeHub, no_retry_sleep: list[float]) -> None:
+def test_unreachable_server_fails_fast_in_one_line(
+    hub: FakeHub, no_retry_sleep: list[float]
+) -> None:
     hub.stop()
     with pytest.raises(DownloadError) as info:
         fetch_file(SPEC, SPEC.encoder, endpoint=hub.url)
     message = str(info.value)
     what = "weights/edge_sam_test_encoder.onnx of model 'edge_sam_test'"
-    assert f"cannot download {what} from {hub.url}/spaces/" in message
-    assert "not in the cache" in message
-    assert f"endpoint= ({hub.url})" in message
-    assert no_retry_sleep  # huggingface_hub retried before giving up
+    assert message.startswith(f"cannot download {what}: connection to 127.0.0.1:")
+    assert "refused" in message
+    assert f"not in the cache ({_cache(hub)})" in message
+    assert "HF_HUB_OFFLINE=1" in message
+    assert "from_files(encoder=..., decoder=...)" in message
+    assert "\n" not in message
+    assert no_retry_sleep == []  # no back-off: the host refused the connection
+
+
+def test_unresolvable_name_fails_fast(
+    hub: FakeHub, no_retry_sleep: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    def no_dns(host: str, *args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    # As offline: every look-up fails (whatever this machine's resolver does with .invalid).
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(DownloadError) as info:
+        fetch_file(SPEC, SPEC.encoder, endpoint="http://edgesam-no-such-host.invalid")
+    assert "cannot resolve the name edgesam-no-such-host.invalid" in str(info.value)
+    assert no_retry_sleep == []
+
+
+def test_unreachable_server_still_serves_the_cached_copy(
+    hub: FakeHub, no_retry_sleep: list[float]
+) -> None:
+    first = fetch_file(SPEC, SPEC.encoder, endpoint=hub.url)
+    hub.stop()
+    assert fetch_file(SPEC, SPEC.encoder, endpoint=hub.url) == first
+    with pytest.raises(DownloadError, match="force_download=True, so no cached copy"):
+        fetch_file(SPEC, SPEC.encoder, endpoint=hub.url, force_download=True)
+    assert no_retry_sleep == []
+
+
+def test_reachability_probe_defers_when_unsure(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgesam._network import unreachable_reason
+
+    assert unreachable_reason("file:///tmp") is None
+    assert unreachable_reason("not a url") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    # Behind a proxy the name need not resolve here: huggingface_hub decides.
+    assert unreachable_reason("https://edgesam-no-such-host.invalid") is None
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REFERENCE_DIR
+from conftest import REFERENCE_IMAGES
 from edgesam import SamPredictor
 
 pytestmark = pytest.mark.reference
@@ -66,14 +66,11 @@ def predictors(reference: dict[str, Any]) -> dict[str, SamPredictor]:
     return result
 
 
-def image_names() -> list[str]:
-    if REFERENCE_DIR is None:
-        return ["missing"]
-    meta = json.loads((REFERENCE_DIR / "vectors.json").read_text())
-    return list(meta["images"])
+IMAGES = list(REFERENCE_IMAGES)
 
 
-IMAGES = image_names()
+def test_reference_images_are_the_ones_tests_are_parametrised_with(reference: Any) -> None:
+    assert list(reference["meta"]["images"]) == IMAGES
 
 
 def prompt_of(vectors: Any, image: str, prompt: str) -> dict[str, np.ndarray]:

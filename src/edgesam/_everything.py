@@ -34,11 +34,22 @@ FORMAT_FILES = {"png": METADATA_FILE, "coco-rle": COCO_FILE}
 
 @dataclass
 class EverythingSummary:
-    """What a run did: images segmented, skipped as done, and unreadable."""
+    """What a run did: images segmented, skipped as done, and unreadable; masks written."""
 
     segmented: list[Path] = field(default_factory=list)
     already_done: list[Path] = field(default_factory=list)
     unreadable: list[Path] = field(default_factory=list)
+    masks: int = 0
+
+
+def done_options(folder: Path) -> dict[str, object] | None:
+    """The generator options recorded in ``folder``'s ``done.json`` (None: not recorded)."""
+    try:
+        recorded = json.loads((folder / DONE_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    options = recorded.get("options") if isinstance(recorded, dict) else None
+    return options if isinstance(options, dict) else None
 
 
 def find_images(inputs: Sequence[Path]) -> list[Path]:
@@ -122,6 +133,12 @@ def segment_everything(
         output_mode=mode,
         **generator_options,  # type: ignore[arg-type]
     )
+    # Scalars only: enough to tell a resumed run's settings apart, always JSON.
+    recorded_options = {
+        name: value
+        for name, value in generator_options.items()
+        if value is None or isinstance(value, (bool, int, float, str))
+    }
     summary = EverythingSummary()
     for path in images:
         folder = output / path.name
@@ -149,7 +166,9 @@ def segment_everything(
             masks = [record["segmentation"] for record in records]
             save_overlay(rgb, masks, folder / "overlay.png")
         marker = folder / f".{DONE_MARKER}.tmp"
-        marker.write_text(json.dumps({"image": str(path), "masks": len(records)}))
+        record = {"image": str(path), "masks": len(records), "options": recorded_options}
+        marker.write_text(json.dumps(record))
         os.replace(marker, folder / DONE_MARKER)
         summary.segmented.append(path)
+        summary.masks += len(records)
     return summary

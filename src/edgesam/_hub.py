@@ -48,6 +48,7 @@ from edgesam._errors import (
     WeightsError,
     WeightsNotFoundError,
 )
+from edgesam._network import unreachable_reason
 from edgesam._registry import FILE_ROLES, FileRole, FileSpec, ModelSpec
 
 __all__ = [
@@ -157,6 +158,13 @@ def fetch_file(
     from edgesam import __version__  # late: edgesam/__init__ imports the modules that use this one
 
     request = _Request(model, file, revision, cache_dir, endpoint, local_files_only, force_download)
+    # Fail fast (no retries) when the Hub's host cannot be reached at all; a cached copy
+    # is still used, as huggingface_hub would after its retries.
+    unreachable = None
+    if not local_files_only and not getattr(hf_constants, "HF_HUB_OFFLINE", False):
+        unreachable = unreachable_reason(request.endpoint)
+        if unreachable is not None and force_download:
+            raise _offline(unreachable, request)
     try:
         downloaded = hf_hub_download(
             model.repo_id,
@@ -165,13 +173,15 @@ def fetch_file(
             revision=revision,
             cache_dir=None if cache_dir is None else os.fspath(cache_dir),
             token=token,
-            local_files_only=local_files_only,
+            local_files_only=local_files_only or unreachable is not None,
             force_download=force_download,
             endpoint=endpoint,
             library_name="edgesam",
             library_version=__version__,
         )
     except Exception as err:
+        if unreachable is not None and isinstance(err, LocalEntryNotFoundError):
+            raise _offline(unreachable, request) from None
         mapped = _translate_hub_error(err, request)
         if mapped is None:
             raise
@@ -495,6 +505,15 @@ def _not_cached(request: _Request) -> WeightsNotFoundError:
         f"so it is downloaded and cached; or run `edgesam download {request.model.name}` where "
         "the Hub can be reached and copy that cache here (HF_HUB_CACHE or cache_dir=); "
         f"{_LOCAL_ALTERNATIVE}"
+    )
+
+
+def _offline(reason: str, request: _Request) -> DownloadError:
+    return DownloadError(
+        f"cannot download {request.what}: {reason} (endpoint {request.endpoint}), and "
+        f"{request.no_fallback}. To work offline: download once where the Hub can be reached "
+        f"(`edgesam download {request.model.name}`) and set HF_HUB_OFFLINE=1, "
+        f"{_LOCAL_ALTERNATIVE}; otherwise check your network, proxy and HF_ENDPOINT / endpoint="
     )
 
 

@@ -341,13 +341,12 @@ def _downscale(
     Activations are kept as ``(channels, pixels)`` matrices: the kernel-2
     stride-2 convs become 2x2 patch matrices times the reshaped kernels, and
     the norms reduce over the short leading axis. One mask at a time keeps
-    the intermediates in cache (about 4x faster at B = 8 than all at once).
+    the intermediates in cache (faster than all at once).
 
     The products go through ``einsum`` rather than ``@``: with inner sizes of
     4 to 16 BLAS gains little, and its worker threads keep spinning after it
     returns, which on a small machine starves the onnxruntime run that always
-    follows (measured on 2 cores: the next decoder run took 119 ms instead of
-    64 ms).
+    follows (docs/performance.md, "Design choices").
     ``add``, shape ``(1 or B, E, h, w)``, is added to the result in passing.
     """
     batch, _, height, width = mask.shape

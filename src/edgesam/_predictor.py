@@ -69,9 +69,9 @@ class SamPredictor:
         the OS (glibc's ``malloc_trim``; a no-op elsewhere), so that a long
         session over images of many sizes stays flat. Images of the previous
         one's size reuse what its call freed, so nothing is trimmed for them.
-        Costs about 2 ms per trimmed image (the trim, and the next call paging
-        its temporaries in again); set to ``False`` when memory does not
-        matter. Default ``True``.
+        Costs a little time per trimmed image (the trim, and the next call
+        paging its temporaries in again); set to ``False`` when memory does
+        not matter. Default ``True``.
 
     Examples
     --------

@@ -126,12 +126,11 @@ def default_session_options() -> ort.SessionOptions:
         that its worker threads are not pinned to cores (see :func:`physical_cores`; where
         the count is unknown onnxruntime chooses). Worker threads that stop
         spinning when a run returns (``session.force_spinning_stop``):
-        otherwise each pool spins for about 50 ms after its run and takes the
-        cores from what follows (on 2 cores the first ``predict`` after
-        ``set_image`` took 130 ms instead of 80). Memory arena and memory
-        pattern on, as in onnxruntime: the pattern off holds about 80 MiB
-        less over a long session but made the encoder about 5 % slower on 2
-        cores (docs/performance.md, "Memory over a long session").
+        otherwise each pool keeps spinning after its run and takes the cores
+        from what follows, such as the first ``predict`` after ``set_image``.
+        Memory arena and memory pattern on, as in onnxruntime: the pattern off
+        holds less memory over a long session but makes the encoder slower
+        (docs/performance.md, "Design choices").
 
     Examples
     --------

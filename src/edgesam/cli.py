@@ -54,6 +54,21 @@ _OPTION_FOR_ARGUMENT = {"point_coords": "point", "point_labels": "point"}
 # Arguments that the command line takes as positionals, not --options.
 _POSITIONALS = frozenset({"image", "inputs", "model"})
 
+# `edgesam download` takes neither --encoder/--decoder nor needs to be told to run itself.
+_DOWNLOAD_HINTS = (
+    (
+        "load files you already have with SamPredictor.from_files(encoder=..., decoder=...)",
+        "skip the download: `edgesam segment` and `everything` take model files you already "
+        "have with --encoder ENCODER.onnx --decoder DECODER.onnx",
+    ),
+    (
+        "download once where the Hub can be reached (`edgesam download",
+        "run this command once where the Hub can be reached (`edgesam download",
+    ),
+    ("(HF_HUB_CACHE or cache_dir=)", "(HF_HUB_CACHE)"),
+    ("(local_files_only=False, HF_HUB_OFFLINE unset)", "(HF_HUB_OFFLINE unset)"),
+)
+
 
 class UsageError(Exception):
     """A command-line argument is malformed (exit code 2)."""
@@ -111,6 +126,29 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_common_options(parser: argparse.ArgumentParser, *, json_output: bool = False) -> None:
+    """Options every sub-command takes after its name too (``edgesam segment -v ...``)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,  # keeps `edgesam -v COMMAND` working
+        help="log progress and show tracebacks",
+    )
+    if json_output:
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="print the result as one JSON object on stdout, for scripts",
+        )
+
+
+def _print_json(payload: dict[str, object]) -> None:
+    import json
+
+    print(json.dumps(payload, indent=2))
+
+
 def _load_predictor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from edgesam import SamPredictor
 
@@ -158,12 +196,46 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     )
     best = int(scores.argmax())
     save_binary_mask(masks[best], args.output)
-    print(f"{args.output}: mask of {int(masks[best].sum())} pixels, score {scores[best]:.3f}")
+    pixels, score = int(masks[best].sum()), float(scores[best])
     if args.overlay is not None:
         # The path, not Image.open: load_rgb turns it upright as set_image did.
         save_overlay(args.image, [masks[best]], args.overlay)
+    if args.json:
+        _print_json(
+            {
+                "image": str(args.image),
+                "output": str(args.output),
+                "overlay": None if args.overlay is None else str(args.overlay),
+                "pixels": pixels,
+                "score": score,
+            }
+        )
+        return EXIT_OK
+    print(f"{args.output}: mask of {pixels} pixels, score {score:.3f}")
+    if args.overlay is not None:
         print(f"{args.overlay}: overlay")
     return EXIT_OK
+
+
+def _check_resume_options(images: Sequence[Path], output: Path, options: dict[str, object]) -> None:
+    """Refuse to resume into image folders written with other generator options."""
+    from edgesam._everything import done_options
+
+    for path in images:
+        recorded = done_options(output / path.name)
+        if recorded is None:
+            continue
+        changed = [
+            f"--{name.replace('_', '-')} {recorded[name]} (now {value})"
+            for name, value in options.items()
+            if name in recorded and recorded[name] != value
+        ]
+        if changed:
+            raise UsageError(
+                f"--output {str(output)!r} holds results for {path.name} made with "
+                f"{', '.join(changed)}; resuming would mix settings. Re-run with the earlier "
+                "options to resume, or give these options another --output folder"
+            )
 
 
 def _check_resume_format(images: Sequence[Path], output: Path, output_format: str) -> None:
@@ -195,6 +267,14 @@ def _cmd_everything(args: argparse.Namespace) -> int:
     if not images:
         raise UsageError("no image files found in the given inputs")
     _check_resume_format(images, args.output, args.format)
+    options: dict[str, object] = {
+        "points_per_side": args.points_per_side,
+        "pred_iou_thresh": args.pred_iou_thresh,
+        "stability_score_thresh": args.stability_score_thresh,
+        "min_mask_region_area": args.min_mask_region_area,
+        "crop_n_layers": args.crop_n_layers,
+    }
+    _check_resume_options(images, args.output, options)
     predictor = _load_predictor(args)
     bar = tqdm(images, desc="segmenting", unit="image", disable=args.quiet)  # type: ignore[no-untyped-call]
     summary = segment_everything(
@@ -203,17 +283,31 @@ def _cmd_everything(args: argparse.Namespace) -> int:
         args.output,
         output_format=args.format,
         overlay=args.overlay,
-        points_per_side=args.points_per_side,
-        pred_iou_thresh=args.pred_iou_thresh,
-        stability_score_thresh=args.stability_score_thresh,
-        min_mask_region_area=args.min_mask_region_area,
-        crop_n_layers=args.crop_n_layers,
-    )
-    print(
-        f"{len(summary.segmented)} segmented, {len(summary.already_done)} already done, "
-        f"{len(summary.unreadable)} unreadable (skipped) -> {args.output}"
+        **options,
     )
     named = [path for path in summary.unreadable if path in args.inputs]
+    if args.json:
+        _print_json(
+            {
+                "output": str(args.output),
+                "segmented": [str(path) for path in summary.segmented],
+                "already_done": [str(path) for path in summary.already_done],
+                "unreadable": [str(path) for path in summary.unreadable],
+                "masks": summary.masks,
+            }
+        )
+    else:
+        print(
+            f"{len(summary.segmented)} segmented, {len(summary.already_done)} already done, "
+            f"{len(summary.unreadable)} unreadable (skipped) -> {args.output}; "
+            f"{summary.masks} masks written"
+        )
+    if summary.segmented and summary.masks == 0:
+        print(
+            "edgesam everything: no mask passed the filters; try a lower "
+            "--pred-iou-thresh or --stability-score-thresh",
+            file=sys.stderr,
+        )
     if named:
         print(
             f"edgesam everything: error: {', '.join(map(str, named))}: named on the command "
@@ -246,17 +340,48 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from edgesam._providers import available_providers, resolve_providers
     from edgesam._registry import DEFAULT_MODEL, MODELS
 
+    selected: list[str] | None
+    try:
+        selected = [spec if isinstance(spec, str) else spec[0] for spec in resolve_providers(None)]
+        selection_error = None
+    except ProviderError as err:
+        selected, selection_error = None, str(err)
+    models: dict[str, object] = {}
+    for name, spec in MODELS.items():
+        files = {}
+        for role in ("encoder", "decoder", "checkpoint"):
+            file = getattr(spec, role)
+            where = cached_path(spec, file)
+            files[role] = {"file": file.path, "cached": None if where is None else str(where)}
+        models[name] = {
+            "default": name == DEFAULT_MODEL,
+            "repo": f"{spec.repo_type} {spec.repo_id}",
+            "files": files,
+        }
+    if args.json:
+        _print_json(
+            {
+                "edgesam": __version__,
+                "python": sys.version.split()[0],
+                "numpy": np.__version__,
+                "onnxruntime": onnxruntime.__version__,
+                "providers_available": list(available_providers()),
+                "providers_selected": selected,
+                "providers_error": selection_error,
+                "models": models,
+            }
+        )
+        return EXIT_OK
     print(f"edgesam {__version__}")
     print(
         f"python {sys.version.split()[0]}, numpy {np.__version__}, "
         f"onnxruntime {onnxruntime.__version__}"
     )
     print(f"providers available: {', '.join(available_providers())}")
-    try:
-        chosen = [spec if isinstance(spec, str) else spec[0] for spec in resolve_providers(None)]
-        print(f"providers selected:  {', '.join(chosen)}")
-    except ProviderError as err:
-        print(f"providers selected:  invalid EDGESAM_PROVIDERS ({err})")
+    if selected is not None:
+        print(f"providers selected:  {', '.join(selected)}")
+    else:
+        print(f"providers selected:  invalid EDGESAM_PROVIDERS ({selection_error})")
     print("models:")
     for name, spec in MODELS.items():
         marker = " (default)" if name == DEFAULT_MODEL else ""
@@ -312,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlay", type=Path, help="also write the mask drawn over the image (.png, .jpg, ...)"
     )
     _add_model_options(segment)
+    _add_common_options(segment, json_output=True)
     segment.set_defaults(func=_cmd_segment)
 
     everything = commands.add_parser(
@@ -330,13 +456,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="png: one PNG per mask + metadata.csv; coco-rle: one COCO-style JSON per image",
     )
     everything.add_argument("--overlay", action="store_true", help="also write overlay.png")
-    everything.add_argument("--points-per-side", type=int, default=32)
-    everything.add_argument("--pred-iou-thresh", type=float, default=0.88)
-    everything.add_argument("--stability-score-thresh", type=float, default=0.95)
-    everything.add_argument("--min-mask-region-area", type=int, default=0)
-    everything.add_argument("--crop-n-layers", type=int, default=0)
+    generator = everything.add_argument_group(
+        "generator", "segment_anything's SamAutomaticMaskGenerator options"
+    )
+    generator.add_argument(
+        "--points-per-side",
+        type=int,
+        default=32,
+        help="clicks per side of the grid; N*N decoder prompts per image (default: %(default)s)",
+    )
+    generator.add_argument(
+        "--pred-iou-thresh",
+        type=float,
+        default=0.88,
+        help="drop masks whose predicted IoU is lower, in [0, 1] (default: %(default)s)",
+    )
+    generator.add_argument(
+        "--stability-score-thresh",
+        type=float,
+        default=0.95,
+        help="drop masks whose stability score is lower, in [0, 1] (default: %(default)s)",
+    )
+    generator.add_argument(
+        "--min-mask-region-area",
+        type=int,
+        default=0,
+        help="remove holes and islands smaller than this many pixels; 0 keeps them "
+        "(default: %(default)s)",
+    )
+    generator.add_argument(
+        "--crop-n-layers",
+        type=int,
+        default=0,
+        help="also run on 4^k overlapping crops for k = 1..N, for small objects; slower "
+        "(default: %(default)s)",
+    )
     everything.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_model_options(everything)
+    _add_common_options(everything, json_output=True)
     everything.set_defaults(func=_cmd_everything)
 
     download = commands.add_parser(
@@ -353,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also the .pth checkpoint (used for mask_input with the official decoder)",
     )
     download.add_argument("--revision", help="Space revision (default: main)")
+    _add_common_options(download)
     download.set_defaults(func=_cmd_download)
 
     info = commands.add_parser(
@@ -361,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show versions, known models and where they are cached, and the "
         "execution providers available and selected.",
     )
+    _add_common_options(info, json_output=True)
     info.set_defaults(func=_cmd_info)
 
     from edgesam.export._cli import register as register_export
@@ -417,7 +576,7 @@ def _for_the_command_line(args: argparse.Namespace, err: BaseException) -> str:
                 return option + message[len(argument) :]
             return f"{option}: {message}"
         return message
-    for library, command_line in _CLI_HINTS:
+    for library, command_line in _DOWNLOAD_HINTS if args.command == "download" else _CLI_HINTS:
         message = message.replace(library, command_line)
     return message
 

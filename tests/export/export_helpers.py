@@ -10,8 +10,6 @@ no box; masks upsampled with F.interpolate (bilinear, align_corners=False)
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,19 +28,11 @@ SCORE_TOL = 1e-3
 MIN_MASK_IOU = 0.999
 
 
-def _reference_dir() -> Path | None:
-    configured = os.environ.get("EDGESAM_REFERENCE_DIR")
-    root = Path(__file__).resolve().parents[3]
-    candidate = Path(configured) if configured else root / "shared" / "reference"
-    return candidate if (candidate / "vectors.npz").is_file() else None
-
-
 def image_names() -> list[str]:
-    """The reference images' names (a placeholder when the data is absent: tests skip)."""
-    directory = _reference_dir()
-    if directory is None:
-        return ["missing"]
-    return list(json.loads((directory / "vectors.json").read_text())["images"])
+    """The reference images' names, the same with the data and without it (tests skip then)."""
+    from conftest import REFERENCE_IMAGES  # tests/conftest.py; imported here for benchmarks/
+
+    return list(REFERENCE_IMAGES)
 
 
 @dataclass(frozen=True)

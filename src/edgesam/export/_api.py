@@ -23,14 +23,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from edgesam._errors import ExportError, InvalidInputError
 from edgesam.export._atomic import check_destination, ensure_directory, publish, staging_directory
 from edgesam.export._calibration import CalibrationImages, CalibrationSource
 from edgesam.export._checkpoint import file_sha256, load_checkpoint
 from edgesam.export._fp16 import write_float16_encoder
-from edgesam.export._manifest import FileRecord, describe_file, manifest_document
+from edgesam.export._manifest import FileRecord, describe_file, kept_entries, manifest_document
 from edgesam.export._network import EdgeSamNetwork
 from edgesam.export._onnx_export import (
     DEFAULT_OPSET,
@@ -275,7 +275,22 @@ def export_onnx(
                 stability_score=stability_score,
                 calibration_images=calibration_images,
             )
-            entries: list[dict[str, Any]] = [
+            # Earlier exports of other variants into this folder stay in the manifest.
+            entries, dropped = kept_entries(
+                manifest_path,
+                checkpoint_sha256=checkpoint_sha256,
+                upsample_mode=upsample_mode,
+                opset=opset,
+                stability_score=stability_score,
+                replaced=keys,
+            )
+            if dropped:
+                logger.warning(
+                    "%s no longer lists %s (another checkpoint or settings, or changed on disk)",
+                    manifest_path,
+                    ", ".join(dropped),
+                )
+            entries += [
                 describe_file(staged[key], _RECORDS[key], final_name=destinations[key].name)
                 for key in keys
             ]

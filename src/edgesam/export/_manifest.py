@@ -38,7 +38,7 @@ from onnx import helper
 
 from edgesam.export._checkpoint import file_sha256
 
-__all__ = ["FileRecord", "describe_file", "manifest_document"]
+__all__ = ["FileRecord", "describe_file", "kept_entries", "manifest_document"]
 
 FORMAT = "edgesam-onnx-export"
 VERSION = 1
@@ -92,6 +92,64 @@ def _tool_versions() -> dict[str, str]:
         except PackageNotFoundError:
             versions[package] = "unknown"
     return versions
+
+
+def kept_entries(
+    manifest: Path,
+    *,
+    checkpoint_sha256: str,
+    upsample_mode: str,
+    opset: int,
+    stability_score: bool,
+    replaced: Sequence[str],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Entries of an existing ``manifest`` that a new export into its folder keeps.
+
+    A second export into the same folder (say ``--variants fp16 int8`` after
+    the official files) adds to the manifest instead of replacing it: the
+    entries of files it does not rewrite are kept when they came from the same
+    checkpoint with the same settings and are still on disk, unchanged in size.
+
+    Returns
+    -------
+    (kept, dropped)
+        The entries to keep, and the file names of earlier entries that cannot
+        be kept (another checkpoint or settings, or the file gone or changed).
+    """
+    try:
+        document = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return [], []
+    if not isinstance(document, dict) or not isinstance(document.get("files"), list):
+        return [], []
+    checkpoint = document.get("checkpoint")
+    same_source = (
+        document.get("format") == FORMAT
+        and document.get("version") == VERSION
+        and isinstance(checkpoint, dict)
+        and checkpoint.get("sha256") == checkpoint_sha256
+        and document.get("upsample_mode") == upsample_mode
+        and document.get("opset") == opset
+        and document.get("scores") == ("stability" if stability_score else "iou")
+    )
+    kept: list[dict[str, Any]] = []
+    dropped: list[str] = []
+    for entry in document["files"]:
+        if not isinstance(entry, dict) or entry.get("key") in replaced:
+            continue
+        name = entry.get("file")
+        if not isinstance(name, str) or Path(name).name != name:
+            continue
+        path = manifest.parent / name
+        try:
+            unchanged = path.is_file() and path.stat().st_size == entry.get("bytes")
+        except OSError:
+            unchanged = False
+        if same_source and unchanged:
+            kept.append(entry)
+        else:
+            dropped.append(name)
+    return kept, dropped
 
 
 def manifest_document(

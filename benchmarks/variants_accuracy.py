@@ -1,9 +1,9 @@
 """Measure the exported variants: size, CPU latency, mask agreement with fp32.
 
-Not a test (tests never time things): run it by hand to refresh the figures
-in docs/export.md::
+Run it from the repository root to refresh the figures in docs/export.md,
+or to judge the int8 and fp16 files made from the real weights::
 
-    python tests/export/bench_variants.py [--runs 15] [--checkpoint PATH] [--keep DIR]
+    python -m benchmarks.variants_accuracy [--runs 15] [--checkpoint PATH] [--keep DIR]
 
 It exports every variant of ``edge_sam_random.pth`` (calibrating int8 on
 two reference images), adds a dynamically quantised encoder and the
@@ -27,14 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from export_helpers import PROMPTS, Reference, encoder_input, mask_iou
 from onnxruntime.quantization import QuantType, quantize_dynamic
+from tests.export.export_helpers import PROMPTS, Reference, encoder_input, mask_iou
 
+from benchmarks._env import find_reference_dir
 from edgesam import SamPredictor
 from edgesam.export import export_onnx
-
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
-AUTHORS_ENCODER = REFERENCE / "onnx" / "edge_sam_random_encoder.onnx"
 
 
 def _session(path: Path, threads: int | None) -> ort.InferenceSession:
@@ -89,24 +87,42 @@ def all_masks(encoder: Path, decoder: Path, reference: Reference) -> list[np.nda
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--checkpoint", type=Path, default=REFERENCE / "edge_sam_random.pth")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="reference folder (default: EDGESAM_REFERENCE_DIR, else ../shared/reference)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="checkpoint to export (default: the reference's edge_sam_random.pth)",
+    )
     parser.add_argument("--keep", type=Path, help="export into this folder and keep it")
     args = parser.parse_args()
+    found = find_reference_dir(args.reference)
+    if found is None:
+        raise SystemExit(
+            "reference files not found: pass --reference DIR, or set EDGESAM_REFERENCE_DIR"
+        )
+    reference_dir = found
+    authors_encoder = reference_dir / "onnx" / "edge_sam_random_encoder.onnx"
+    checkpoint = args.checkpoint or reference_dir / "edge_sam_random.pth"
     reference = Reference(
-        REFERENCE,
-        np.load(REFERENCE / "vectors.npz"),
-        json.loads((REFERENCE / "vectors.json").read_text()),
+        reference_dir,
+        np.load(reference_dir / "vectors.npz"),
+        json.loads((reference_dir / "vectors.json").read_text()),
     )
     load_before = f"{os.getloadavg()[0]:.1f}"
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
         result = export_onnx(
-            args.checkpoint,
+            checkpoint,
             folder,
             variants=["official", "full", "fp16", "int8"],
             calibration_images=[
-                REFERENCE / "images" / "truck.jpg",
-                REFERENCE / "images" / "groceries.jpg",
+                reference_dir / "images" / "truck.jpg",
+                reference_dir / "images" / "groceries.jpg",
             ],
         )
         dynamic = folder / "dynamic_int8_encoder.onnx"
@@ -114,7 +130,7 @@ def main() -> None:
 
         image = {"image": encoder_input(reference.image("truck"))}
         encoders = {
-            "encoder (fp32, the authors' file)": AUTHORS_ENCODER,
+            "encoder (fp32, the authors' file)": authors_encoder,
             "encoder (fp32, official)": result.files["encoder"],
             "fp16_encoder": result.files["fp16_encoder"],
             "int8_encoder (static QDQ)": result.files["int8_encoder"],
