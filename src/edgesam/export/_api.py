@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from edgesam._atomic import ensure_directory, publish, sha256_file, staging_directory
 from edgesam._errors import ExportError, InvalidInputError
-from edgesam.export._atomic import check_destination, ensure_directory, publish, staging_directory
 from edgesam.export._calibration import CalibrationImages, CalibrationSource
-from edgesam.export._checkpoint import file_sha256, load_checkpoint
+from edgesam.export._checkpoint import load_checkpoint
 from edgesam.export._fp16 import write_float16_encoder
 from edgesam.export._manifest import FileRecord, describe_file, manifest_document
 from edgesam.export._network import EdgeSamNetwork
@@ -256,13 +256,17 @@ def export_onnx(
         CalibrationImages(calibration_images).check_all()  # fail before the slow part
 
     network = load_checkpoint(source, upsample_mode=upsample_mode)
-    checkpoint_sha256 = file_sha256(source)
+    checkpoint_sha256 = sha256_file(source)
     directory = ensure_directory(Path(output_dir))
     keys = [key for variant in chosen for key in _KEYS[variant]]
     destinations = {key: directory / file_name(name, key) for key in keys}
     manifest_path = directory / f"{name}_manifest.json"
     for destination in [*destinations.values(), manifest_path]:
-        check_destination(destination)
+        if destination.is_dir():
+            raise ExportError(
+                f"cannot write {destination}: a directory of that name exists. "
+                "Remove it or choose another --name / model_name."
+            )
 
     with staging_directory(directory) as staging:
         try:

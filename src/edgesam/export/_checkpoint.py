@@ -8,7 +8,6 @@ is missing, unexpected or mis-shaped.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 import warnings
@@ -22,21 +21,12 @@ from edgesam._errors import CheckpointError, UnsafeCheckpointError
 from edgesam.export._network import EdgeSamNetwork
 from edgesam.export._repvit import UpsampleMode
 
-__all__ = ["file_sha256", "load_checkpoint", "read_state_dict"]
+__all__ = ["load_checkpoint", "read_state_dict"]
 
 logger = logging.getLogger(__name__)
 
 _WRAPPER_KEYS = ("model", "state_dict")
 _SHOWN = 5
-
-
-def file_sha256(path: str | PathLike[str]) -> str:
-    """The hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _first_sentence(err: BaseException) -> str:
