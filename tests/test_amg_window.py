@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesam._postprocess import upsample_logits
-from edgesam.amg._window import window_logits
+from edgesam._postprocess import upsample_logits, window_logits
 
 
 def _input_size(height: int, width: int) -> tuple[int, int]:

@@ -287,13 +287,13 @@ def test_range_requests_are_answered(fake_hub: FakeHub) -> None:
 
 def _count_hashing(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
-    real: Callable[[Path], str] = _hub._sha256_file
+    real: Callable[[Path], str] = _hub.sha256_file
 
     def counting(path: Path) -> str:
         calls.append(path)
         return real(path)
 
-    monkeypatch.setattr(_hub, "_sha256_file", counting)
+    monkeypatch.setattr(_hub, "sha256_file", counting)
     return calls
 
 

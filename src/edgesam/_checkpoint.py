@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from edgesam._errors import CheckpointError, UnsafeCheckpointError
 
-__all__ = ["read_state_dict"]
+__all__ = ["listing", "read_state_dict"]
 
 _WRAPPER_KEYS = ("model", "state_dict")
 _SHOWN = 5
@@ -263,6 +263,9 @@ def _listing(names: list[str]) -> str:
     shown = ", ".join(names[:_SHOWN])
     more = len(names) - _SHOWN
     return f"{shown}, ... ({more} more)" if more > 0 else shown
+
+
+listing = _listing  # ``a, b, c, d, e, ... (N more)``: also edgesam.export's key listing
 
 
 def _open_archive(file: Path) -> zipfile.ZipFile:

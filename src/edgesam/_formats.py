@@ -61,14 +61,6 @@ METADATA_HEADER = (
 _GOLDEN_RATIO_CONJUGATE = 0.618033988749895
 
 
-# -- atomic writes ------------------------------------------------------------------------
-
-
-def _write_atomic(path: PathLike, data: bytes, argument: str = "path") -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    return write_bytes_atomic(path, data, argument)
-
-
 def _png_bytes(array: NDArray[np.uint8]) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
@@ -195,7 +187,7 @@ def save_binary_mask(mask: object, path: PathLike) -> Path:
     """
     check_mask_path(path, "path")
     binary = _as_binary_mask(mask, "mask")
-    return _write_atomic(path, _png_bytes(binary.astype(np.uint8) * np.uint8(255)))
+    return write_bytes_atomic(path, _png_bytes(binary.astype(np.uint8) * np.uint8(255)))
 
 
 def check_mask_path(path: PathLike, argument: str) -> Path:
@@ -258,7 +250,7 @@ def write_masks_to_folder(records: Sequence[Mapping[str, Any]], folder: PathLike
         mask = _as_binary_mask(_segmentation(record, index), f"records[{index}]['segmentation']")
         rows.append(_metadata_row(index, record))
         written.append(save_binary_mask(mask, target / f"{index}.png"))
-    written.append(_write_atomic(target / METADATA_FILE, "\n".join(rows).encode("utf-8")))
+    written.append(write_bytes_atomic(target / METADATA_FILE, "\n".join(rows).encode("utf-8")))
     logger.debug("wrote %d mask PNGs and metadata.csv to %s", len(items), target)
     return written
 
@@ -402,7 +394,7 @@ def write_coco_json(
         category_id=category_id,
         category_name=category_name,
     )
-    written = _write_atomic(path, json.dumps(document).encode("utf-8"))
+    written = write_bytes_atomic(path, json.dumps(document).encode("utf-8"))
     logger.debug("wrote %d COCO annotations to %s", len(document["annotations"]), written)
     return written
 
@@ -509,7 +501,7 @@ def save_overlay(
     overlay = render_overlay(image, masks, alpha=alpha)
     buffer = io.BytesIO()
     Image.fromarray(overlay).save(buffer, format=image_format)
-    return _write_atomic(target, buffer.getvalue())
+    return write_bytes_atomic(target, buffer.getvalue())
 
 
 def check_overlay_path(path: PathLike, argument: str) -> tuple[Path, str]:

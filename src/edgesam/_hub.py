@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from huggingface_hub.errors import (
 )
 from typing_extensions import Unpack
 
+from edgesam._atomic import sha256_file, write_bytes_atomic
 from edgesam._errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -62,7 +62,6 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-_HASH_CHUNK = 1 << 20
 # Exceptions from these packages are transport failures (refused connection, timeout,
 # proxy, broken stream): huggingface_hub lets some escape unwrapped.
 _HTTP_CLIENT_PACKAGES = frozenset({"httpx", "httpx2", "requests", "urllib3", "httpcore"})
@@ -297,14 +296,6 @@ class _Actual:
     sha256: str
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check_file(path: Path, size: int | None, sha256: str) -> _Actual | None:
     """None if the file at ``path`` has ``size`` and ``sha256``, else what it has.
 
@@ -317,7 +308,7 @@ def _check_file(path: Path, size: int | None, sha256: str) -> _Actual | None:
     if record_file is not None and _record_matches(record_file, target, stat, sha256):
         logger.debug("%s: unchanged since verified, sha256 not recomputed", target)
         return None
-    actual = _sha256_file(target)
+    actual = sha256_file(target)
     if actual == sha256 and (size is None or stat.st_size == size):
         logger.info("Verified %s (sha256 %s)", path, actual)
         if record_file is not None:
@@ -375,11 +366,8 @@ def _record_matches(record_file: Path, target: Path, stat: os.stat_result, sha25
 def _write_record(record_file: Path, target: Path, stat: os.stat_result, sha256: str) -> None:
     record = {**_stat_fields(target, stat), "sha256": sha256}
     try:
-        fd, tmp = tempfile.mkstemp(dir=record_file.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(record, stream)
-        os.replace(tmp, record_file)
-    except OSError as err:
+        write_bytes_atomic(record_file, json.dumps(record).encode("utf-8"))
+    except (OSError, InvalidInputError) as err:
         logger.debug("could not write verification record %s: %s", record_file, err)
 
 

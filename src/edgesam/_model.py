@@ -7,7 +7,6 @@ objects in any number of threads (onnxruntime's ``run`` is thread-safe).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -19,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import ArrayLike, NDArray
 
+from edgesam._atomic import sha256_file
 from edgesam._device_pipeline import DevicePipeline, DevicePipelineChoice, check_device_pipeline
 from edgesam._embedding import EMBEDDING_SHAPE
 from edgesam._errors import (
@@ -47,19 +47,12 @@ __all__ = ["EdgeSam"]
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
-_HASH_CHUNK = 1 << 20
 IMAGE_INPUT_SHAPE = (1, 3, 1024, 1024)
 MASK_INPUT_SHAPE = (1, 256, 256)
 # 1/0 foreground/background, 2/3 box corners, -1 padding, -2 a zero embedding.
 DECODER_LABELS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _image_input(value: object) -> NDArray[np.float32]:
@@ -349,7 +342,7 @@ class EdgeSam:
         if self._fingerprint is None:
             with self._lock:
                 if self._fingerprint is None:
-                    self._fingerprint = _sha256(self._encoder.path)
+                    self._fingerprint = sha256_file(self._encoder.path)
         return self._fingerprint
 
     def __repr__(self) -> str:

@@ -14,25 +14,39 @@ products (the skipped terms are exact zeros) at a small fraction of the work,
 and each block of boolean masks is thresholded while its float logits are
 still in cache, so full-size float logits are never materialised for
 :func:`upsample_masks`.
+
+:func:`window_logits` runs the same banded products over only the window of
+output pixels that can exceed a threshold. Upsampling is a convex combination
+per pixel (bilinear weights are non-negative and sum to 1), so a pixel whose
+low-res taps all lie at or below that *floor* is itself at or below it: the
+automatic mask generator upsamples each mask only where it can matter.
+
+:func:`stability_scores` measures how much a mask moves when its threshold does.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
 
+from edgesam._errors import InvalidInputError
+
 __all__ = [
     "LOW_RES_SIZE",
     "MASK_THRESHOLD",
     "STABILITY_OFFSET",
+    "LogitWindow",
     "bilinear_matrix",
     "stability_scores",
     "upsample_logits",
     "upsample_masks",
     "upsampling_matrices",
+    "window_logits",
 ]
 
 LOW_RES_SIZE = 256
@@ -45,6 +59,10 @@ _FRAME = 1024
 # turned a 4 ms upsampling into anything up to 300 ms. Single-threaded pieces are
 # steady, and the work is small enough that threads buy little.
 _GEMM_LIMIT = 65536 * 4
+# A window's products go in blocks of this many outputs: small blocks keep each band
+# narrow (~8 low-res rows), large ones cut per-call overhead; 24-48 are equally fast
+# for 1200x1800.
+_WINDOW_BLOCK = 32
 
 
 def _taps(
@@ -91,7 +109,13 @@ class _AxisMap:
 
     matrix: NDArray[np.float32]  # (out, 256), read-only
     first: tuple[int, ...]  # first low-res index with a nonzero weight, per output index
-    stop: tuple[int, ...]  # one past the last
+    stop: tuple[int, ...]  # one past the last; both never decrease along the output
+
+    def outputs_touching(self, low: int, high: int) -> tuple[int, int]:
+        """Output range ``[start, end)`` whose bands meet low-res ``[low, high)``."""
+        start = bisect.bisect_right(self.stop, low)
+        end = bisect.bisect_left(self.first, high)
+        return start, max(start, end)
 
 
 @lru_cache(maxsize=32)
@@ -114,25 +138,54 @@ def _axis_map(original: int, resized: int) -> _AxisMap:
 
 
 @lru_cache(maxsize=64)
-def _blocks(original: int, resized: int, other: int) -> tuple[tuple[int, int, int, int], ...]:
+def _blocks(original: int, resized: int, other: int) -> tuple[tuple[int, int], ...]:
     """Consecutive output indices grouped so that each group's GEMM stays small.
 
-    Returns ``(start, stop, band_start, band_stop)`` per group: output indices
-    ``start:stop`` read only low-res indices ``band_start:band_stop``. A group
-    grows while ``rows * other * band`` stays within :data:`_GEMM_LIMIT`, where
-    ``other`` is the length of the GEMM's remaining dimension.
+    Returns ``(start, stop)`` per group. A group grows while
+    ``rows * other * band`` stays within :data:`_GEMM_LIMIT`, where ``other`` is
+    the length of the GEMM's remaining dimension and ``band`` the number of
+    low-res indices the group's outputs read.
     """
     axis = _axis_map(original, resized)
-    groups: list[tuple[int, int, int, int]] = []
-    start, low, high = 0, axis.first[0], axis.stop[0]
+    first, stop = axis.first, axis.stop
+    groups: list[tuple[int, int]] = []
+    start = 0
     for index in range(1, original):
-        new_low, new_high = min(low, axis.first[index]), max(high, axis.stop[index])
-        if (index + 1 - start) * other * (new_high - new_low) > _GEMM_LIMIT:
-            groups.append((start, index, low, high))
-            start, new_low, new_high = index, axis.first[index], axis.stop[index]
-        low, high = new_low, new_high
-    groups.append((start, original, low, high))
+        if (index + 1 - start) * other * (stop[index] - first[start]) > _GEMM_LIMIT:
+            groups.append((start, index))
+            start = index
+    groups.append((start, original))
     return tuple(groups)
+
+
+def _bands(
+    original: int,
+    resized: int,
+    other: int,
+    start: int = 0,
+    end: int | None = None,
+    block: int | None = None,
+) -> list[tuple[int, int, int, int]]:
+    """The banded GEMMs of output indices ``[start, end)`` along one axis.
+
+    Returns ``(first, stop, band_start, band_stop)`` per group: outputs
+    ``first:stop`` read only low-res indices ``band_start:band_stop`` (bands
+    never move backwards along the output, so a group's band runs from its
+    first output's first tap to its last output's last one). Groups are
+    :func:`_blocks`' (sized for a GEMM whose remaining dimension is ``other``),
+    or ``block`` outputs each.
+    """
+    end = original if end is None else end
+    axis = _axis_map(original, resized)
+    if block is None:
+        groups = [
+            (max(first, start), min(stop, end))
+            for first, stop in _blocks(original, resized, other)
+            if first < end and stop > start
+        ]
+    else:
+        groups = [(first, min(first + block, end)) for first in range(start, end, block)]
+    return [(first, stop, axis.first[first], axis.stop[stop - 1]) for first, stop in groups]
 
 
 def upsampling_matrices(
@@ -163,13 +216,40 @@ def _columns_upsampled(
     """``low_res @ cols.T`` for ``(n, 256, 256)`` logits: ``(n, 256, W)``, band by band."""
     transposed = _axis_map(original_width, resized_width).matrix.T
     result = np.empty((low_res.shape[0], LOW_RES_SIZE, original_width), dtype=np.float32)
-    for start, stop, band_start, band_stop in _blocks(original_width, resized_width, LOW_RES_SIZE):
+    for start, stop, band_start, band_stop in _bands(original_width, resized_width, LOW_RES_SIZE):
         np.matmul(
             low_res[:, :, band_start:band_stop],
             transposed[band_start:band_stop, start:stop],
             out=result[:, :, start:stop],
         )
     return result
+
+
+def _rows_upsampled(
+    source: NDArray[np.float32],
+    source_start: int,
+    original: int,
+    resized: int,
+    start: int,
+    end: int,
+    out: NDArray[np.float32],
+    block: int | None = None,
+) -> None:
+    """``out[..., :, :] = matrix[start:end] @ source`` along one axis, band by band.
+
+    ``source`` holds the low-res rows from ``source_start`` on (at least those
+    that outputs ``start:end`` read); ``out`` has ``end - start`` rows. ``block``
+    as in :func:`_bands`.
+    """
+    matrix = _axis_map(original, resized).matrix
+    for first, stop, band_start, band_stop in _bands(
+        original, resized, source.shape[-1], start, end, block
+    ):
+        np.matmul(
+            matrix[first:stop, band_start:band_stop],
+            source[..., band_start - source_start : band_stop - source_start, :],
+            out=out[..., first - start : stop - start, :],
+        )
 
 
 def upsample_logits(
@@ -182,13 +262,7 @@ def upsample_logits(
     out = np.empty((flat.shape[0], height, width), dtype=np.float32)
     if flat.shape[0]:
         narrow = _columns_upsampled(flat, width, input_size[1])
-        rows = _axis_map(height, input_size[0]).matrix
-        for start, stop, band_start, band_stop in _blocks(height, input_size[0], width):
-            np.matmul(
-                rows[start:stop, band_start:band_stop],
-                narrow[:, band_start:band_stop],
-                out=out[:, start:stop],
-            )
+        _rows_upsampled(narrow, 0, height, input_size[0], 0, height, out)
     result: NDArray[np.float32] = out.reshape(*lead, height, width)
     return result
 
@@ -214,10 +288,9 @@ def upsample_masks(
         rows = _axis_map(height, input_size[0]).matrix
         blocks = _blocks(height, input_size[0], width)
         scratch = np.empty(
-            (flat.shape[0], max(stop - start for start, stop, _, _ in blocks), width),
-            dtype=np.float32,
+            (flat.shape[0], max(stop - start for start, stop in blocks), width), dtype=np.float32
         )
-        for start, stop, band_start, band_stop in blocks:
+        for start, stop, band_start, band_stop in _bands(height, input_size[0], width):
             logits = scratch[:, : stop - start]
             np.matmul(
                 rows[start:stop, band_start:band_stop],
@@ -229,19 +302,105 @@ def upsample_masks(
     return result
 
 
+@dataclass(frozen=True)
+class LogitWindow:
+    """Full-resolution logits of one mask inside a window; at or below the floor outside.
+
+    Attributes
+    ----------
+    top, left : int
+        Position of the window in the full-resolution frame.
+    logits : ndarray of float32, shape (h, w)
+    """
+
+    top: int
+    left: int
+    logits: NDArray[np.float32]
+
+
+def window_logits(
+    low_res: NDArray[np.float32],
+    original_size: tuple[int, int],
+    input_size: tuple[int, int],
+    floor: float,
+) -> LogitWindow | None:
+    """Upsample one mask's ``(256, 256)`` logits where they can exceed ``floor``.
+
+    Inside the window the values are :func:`upsample_logits`'s (the same
+    banded sums); outside it every pixel is at or below ``floor``.
+
+    Parameters
+    ----------
+    low_res : ndarray of float32, shape (256, 256)
+    original_size : tuple of int
+        ``(H, W)`` of the full-resolution frame (the image or crop).
+    input_size : tuple of int
+        ``(new_h, new_w)``: the frame's size inside the 1024 model input.
+    floor : float
+        The lowest threshold that will be applied to the logits.
+
+    Returns
+    -------
+    LogitWindow or None
+        None when no full-resolution pixel can exceed ``floor``.
+    """
+    height, width = original_size
+    rows = _axis_map(height, input_size[0])
+    cols = _axis_map(width, input_size[1])
+    support = low_res > np.float32(floor)
+    support_rows = np.flatnonzero(support.any(axis=1))
+    if support_rows.shape[0] == 0:
+        return None
+    support_cols = np.flatnonzero(support.any(axis=0))
+    top, bottom = rows.outputs_touching(int(support_rows[0]), int(support_rows[-1]) + 1)
+    left, right = cols.outputs_touching(int(support_cols[0]), int(support_cols[-1]) + 1)
+    if top == bottom or left == right:
+        return None  # the support lies in the padding, which no output pixel reads
+    row_low, row_high = rows.first[top], rows.stop[bottom - 1]
+    # Columns first (as rows of the transposed logits, low-res rows of the window x
+    # output columns), then rows: the same products as the whole-image upsampling.
+    narrow = np.empty((right - left, row_high - row_low), dtype=np.float32)
+    source = np.ascontiguousarray(low_res[row_low:row_high].T, dtype=np.float32)
+    _rows_upsampled(source, 0, width, input_size[1], left, right, narrow, _WINDOW_BLOCK)
+    logits = np.empty((bottom - top, right - left), dtype=np.float32)
+    source = np.ascontiguousarray(narrow.T)
+    _rows_upsampled(source, row_low, height, input_size[0], top, bottom, logits, _WINDOW_BLOCK)
+    return LogitWindow(top=top, left=left, logits=logits)
+
+
 def stability_scores(
-    logits: NDArray[np.float32],
+    logits: NDArray[np.floating],
     threshold: float = MASK_THRESHOLD,
     offset: float = STABILITY_OFFSET,
 ) -> NDArray[np.float32]:
-    """Stability score of each ``(..., h, w)`` mask of logits.
+    """Stability score of each ``(..., h, w)`` mask of logits (segment_anything's).
 
     The IoU between the mask thresholded at ``threshold + offset`` and at
-    ``threshold - offset``: ``count(logits > t + o) / count(logits > t - o)``.
-    A mask that is empty at both thresholds scores 0.
+    ``threshold - offset``; since one contains the other it is
+    ``count(logits > t + o) / count(logits > t - o)``, divided in float32 as
+    torch divides the int32 counts. A mask that is empty even at the low
+    threshold scores 0.0 (torch gives NaN; both fail any positive threshold).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``logits`` has fewer than two axes.
     """
-    intersections = np.asarray(np.count_nonzero(logits > threshold + offset, axis=(-2, -1)))
-    unions = np.asarray(np.count_nonzero(logits > threshold - offset, axis=(-2, -1)))
-    scores = np.zeros(intersections.shape, dtype=np.float64)
-    np.divide(intersections, unions, out=scores, where=unions > 0)
-    return scores.astype(np.float32)
+    array = np.asarray(logits)
+    if array.ndim < 2:
+        raise InvalidInputError(f"logits must have shape (..., H, W): got shape {array.shape}")
+    high = np.float32(threshold + offset)
+    low = np.float32(threshold - offset)
+    # An explicit count: reshape(-1, 0, 0) is ambiguous for an empty (0, 0) window.
+    flat = array.reshape(math.prod(array.shape[:-2]), *array.shape[-2:])
+    scores = np.zeros(flat.shape[0], dtype=np.float32)
+    # One mask at a time into one scratch buffer: a whole-stack comparison plus an
+    # axis count is ~3x slower (the axis count sums bools as integers).
+    scratch = np.empty(flat.shape[1:], dtype=np.bool_)
+    for index in range(flat.shape[0]):
+        unions = np.count_nonzero(np.greater(flat[index], low, out=scratch))
+        if unions:
+            intersections = np.count_nonzero(np.greater(flat[index], high, out=scratch))
+            scores[index] = np.float32(intersections) / np.float32(unions)
+    result: NDArray[np.float32] = scores.reshape(array.shape[:-2])
+    return result

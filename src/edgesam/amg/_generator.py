@@ -16,7 +16,7 @@ segment_anything's algorithm, step for step, on an EdgeSAM predictor:
 
 Only the masks that pass step 2 are upsampled (the IoU score does not depend
 on the upsampling), one at a time and only in the window where their logits
-can exceed the lowest threshold (:mod:`edgesam.amg._window`), so the float
+can exceed the lowest threshold (:func:`edgesam._postprocess.window_logits`), so the float
 logits of all ``3 x points_per_batch`` masks never exist at full resolution.
 The results are segment_anything's, up to float32 rounding.
 """
@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from edgesam._errors import InvalidInputError
 from edgesam._image import load_rgb
 from edgesam._model import EdgeSam
-from edgesam._postprocess import MASK_THRESHOLD
+from edgesam._postprocess import MASK_THRESHOLD, window_logits
 from edgesam._predictor import SamPredictor
 from edgesam._validate import integer as _integer
 from edgesam._validate import number as _number
@@ -54,7 +54,6 @@ from edgesam.amg._rle import (
     rle_to_transposed_mask,
     transposed_mask_to_rle,
 )
-from edgesam.amg._window import window_logits
 
 __all__ = ["SamAutomaticMaskGenerator"]
 

@@ -1,20 +1,21 @@
 """Per-mask measurements and crop bookkeeping for the automatic mask generator.
 
 segment_anything's ``utils/amg.py`` semantics, in numpy: the stability score of
-full-resolution logits, XYXY boxes around masks (inclusive right/bottom pixel,
-``[0, 0, 0, 0]`` for an empty mask), the filter for boxes that end at a crop's
-inner edge, and the moves from a crop's frame back to the image's.
+full-resolution logits (:func:`edgesam._postprocess.stability_scores` under
+segment_anything's name), XYXY boxes around masks (inclusive right/bottom
+pixel, ``[0, 0, 0, 0]`` for an empty mask), the filter for boxes that end at a
+crop's inner edge, and the moves from a crop's frame back to the image's.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._errors import InvalidInputError
+from edgesam._postprocess import stability_scores
 
 __all__ = [
     "box_xyxy_to_xywh",
@@ -60,24 +61,7 @@ def calculate_stability_score(
         mask that is empty even at the low threshold scores 0.0 (torch gives
         NaN; both fail any positive ``stability_score_thresh``).
     """
-    array = np.asarray(logits)
-    if array.ndim < 2:
-        raise InvalidInputError(f"logits must have shape (..., H, W): got shape {array.shape}")
-    high = np.float32(mask_threshold + threshold_offset)
-    low = np.float32(mask_threshold - threshold_offset)
-    # An explicit count: reshape(-1, 0, 0) is ambiguous for an empty (0, 0) window.
-    flat = array.reshape(math.prod(array.shape[:-2]), *array.shape[-2:])
-    scores = np.zeros(flat.shape[0], dtype=np.float32)
-    # One mask at a time into one scratch buffer: a whole-stack comparison plus an
-    # axis count is ~3x slower (the axis count sums bools as integers).
-    scratch = np.empty(flat.shape[1:], dtype=np.bool_)
-    for index in range(flat.shape[0]):
-        unions = np.count_nonzero(np.greater(flat[index], low, out=scratch))
-        if unions:
-            intersections = np.count_nonzero(np.greater(flat[index], high, out=scratch))
-            scores[index] = np.float32(intersections) / np.float32(unions)
-    result: NDArray[np.float32] = scores.reshape(array.shape[:-2])
-    return result
+    return stability_scores(logits, mask_threshold, threshold_offset)
 
 
 def masks_to_boxes(masks: NDArray[np.bool_]) -> NDArray[np.int64]:

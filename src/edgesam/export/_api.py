@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+import onnx
+
+from edgesam._atomic import ensure_directory, publish, sha256_file, staging_directory
 from edgesam._errors import ExportError, InvalidInputError
-from edgesam.export._atomic import check_destination, ensure_directory, publish, staging_directory
 from edgesam.export._calibration import CalibrationImages, CalibrationSource
-from edgesam.export._checkpoint import file_sha256, load_checkpoint
-from edgesam.export._fp16 import write_float16_encoder
+from edgesam.export._checkpoint import load_checkpoint
 from edgesam.export._manifest import FileRecord, describe_file, kept_entries, manifest_document
 from edgesam.export._network import EdgeSamNetwork
 from edgesam.export._onnx_export import (
@@ -136,6 +137,45 @@ def _check_options(upsample_mode: str, opset: int) -> None:
         )
 
 
+def _neck_norms(model: onnx.ModelProto) -> list[str]:
+    """The nodes of the encoder neck's two LayerNorm2d (``/neck/neck.1/``, ``/neck.3/``)."""
+    return [
+        node.name
+        for node in model.graph.node
+        if "/neck/neck.1/" in node.name or "/neck/neck.3/" in node.name
+    ]
+
+
+def _write_float16_encoder(float_encoder: Path, destination: Path) -> None:
+    """Convert the float32 encoder file to float16 inside, float32 I/O, at ``destination``.
+
+    onnxruntime's converter (``keep_io_types``) does the work; the neck's
+    LayerNorm2d stay float32 (their squared deviations can leave float16's
+    range). The converter appends the input casts at the end of the node list,
+    which ``onnx.checker`` refuses, so the graph is sorted before it is checked.
+
+    Raises
+    ------
+    ExportError
+        The conversion or its validation failed.
+    """
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    try:
+        model = onnx.load(str(float_encoder))
+        half = OnnxModel(
+            convert_float_to_float16(model, keep_io_types=True, node_block_list=_neck_norms(model))
+        )
+        half.topological_sort()
+        onnx.checker.check_model(half.model, full_check=True)
+        onnx.save(half.model, str(destination))
+    except OSError:
+        raise
+    except Exception as err:  # onnx raises several types on invalid graphs
+        raise ExportError(f"converting the encoder to float16 failed: {err}") from err
+
+
 def _build(
     network: EdgeSamNetwork,
     variants: list[Variant],
@@ -173,7 +213,7 @@ def _build(
     if "fp16" in variants:
         staged["fp16_encoder"] = staging / file_name(model_name, "fp16_encoder")
         logger.info("converting the encoder to float16")
-        write_float16_encoder(float_encoder, staged["fp16_encoder"])
+        _write_float16_encoder(float_encoder, staged["fp16_encoder"])
     if "int8" in variants:
         staged["int8_encoder"] = staging / file_name(model_name, "int8_encoder")
         source = staging / "int8_source_encoder.onnx"
@@ -256,13 +296,17 @@ def export_onnx(
         CalibrationImages(calibration_images).check_all()  # fail before the slow part
 
     network = load_checkpoint(source, upsample_mode=upsample_mode)
-    checkpoint_sha256 = file_sha256(source)
+    checkpoint_sha256 = sha256_file(source)
     directory = ensure_directory(Path(output_dir))
     keys = [key for variant in chosen for key in _KEYS[variant]]
     destinations = {key: directory / file_name(name, key) for key in keys}
     manifest_path = directory / f"{name}_manifest.json"
     for destination in [*destinations.values(), manifest_path]:
-        check_destination(destination)
+        if destination.is_dir():
+            raise ExportError(
+                f"cannot write {destination}: a directory of that name exists. "
+                "Remove it or choose another --name / model_name."
+            )
 
     with staging_directory(directory) as staging:
         try:

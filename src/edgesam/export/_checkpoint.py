@@ -1,60 +1,40 @@
 """Read an EdgeSAM ``.pth`` checkpoint into the torch network, strictly.
 
-``torch.load(weights_only=True)`` refuses pickles that ask for code to run.
+The file is read by the package's torch-free reader
+(:func:`edgesam._checkpoint.read_state_dict`: an allowlist unpickler, nothing in
+the file is ever run) and its arrays become tensors with ``torch.from_numpy``.
 The state dict must then have exactly the network's keys with exactly its
-shapes; anything else is a :class:`~edgesam.CheckpointError` that says what
-is missing, unexpected or mis-shaped.
+shapes; anything else is a :class:`~edgesam.CheckpointError` that says what is
+missing, unexpected or mis-shaped.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import pickle
-import warnings
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 
 import torch
 
-from edgesam._errors import CheckpointError, UnsafeCheckpointError
+from edgesam._checkpoint import listing
+from edgesam._checkpoint import read_state_dict as read_arrays
+from edgesam._errors import CheckpointError
 from edgesam.export._network import EdgeSamNetwork
 from edgesam.export._repvit import UpsampleMode
 
-__all__ = ["file_sha256", "load_checkpoint", "read_state_dict"]
+__all__ = ["load_checkpoint", "read_state_dict"]
 
 logger = logging.getLogger(__name__)
 
-_WRAPPER_KEYS = ("model", "state_dict")
-_SHOWN = 5
-
-
-def file_sha256(path: str | PathLike[str]) -> str:
-    """The hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _first_sentence(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.split(". ")[0].splitlines()[0] if text else ""
-
-
-def _listing(names: list[str]) -> str:
-    shown = ", ".join(names[:_SHOWN])
-    more = len(names) - _SHOWN
-    return f"{shown}, ... ({more} more)" if more > 0 else shown
-
 
 def read_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
-    """Load a checkpoint file as a ``{name: tensor}`` dict, safely.
+    """Load a checkpoint file as a ``{name: tensor}`` dict, safely and without its pickle.
 
-    Accepts a plain state dict (what the authors publish) or one wrapped in a
-    ``{"model": ...}`` or ``{"state_dict": ...}`` mapping.
+    Accepts what :func:`edgesam._checkpoint.read_state_dict` accepts: a plain
+    state dict (what the authors publish) or one wrapped in a ``{"model": ...}``
+    or ``{"state_dict": ...}`` mapping, saved by ``torch.save`` (PyTorch 1.6 or
+    later).
 
     Parameters
     ----------
@@ -64,6 +44,7 @@ def read_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
     Returns
     -------
     dict of str to Tensor
+        CPU tensors sharing memory with the arrays read.
 
     Raises
     ------
@@ -73,51 +54,7 @@ def read_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
     UnsafeCheckpointError
         The pickle references objects other than tensors and plain containers.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise CheckpointError(f"checkpoint not found: {file} is not a file")
-    try:
-        with warnings.catch_warnings():
-            # A plain pickle.dump (not torch.save) file makes torch warn about its
-            # protocol before failing or loading; the outcome is reported below.
-            warnings.filterwarnings("ignore", message=r"Detected pickle protocol")
-            loaded = torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "unsupported global" in str(err).lower():
-            raise UnsafeCheckpointError(
-                f"{file} asks to run code when unpickled; edgesam loads checkpoints with "
-                "torch.load(weights_only=True) and refuses it. Re-save the plain state dict "
-                "(torch.save(model.state_dict(), path))."
-            ) from err
-        raise CheckpointError(
-            f"{file} is not a PyTorch checkpoint (a file written by torch.save): "
-            "its content is not a torch pickle"
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        reason = _first_sentence(err) or f"{type(err).__name__}, the file may be truncated"
-        raise CheckpointError(
-            f"{file} is not a PyTorch checkpoint (a file written by torch.save): {reason}"
-        ) from err
-
-    if isinstance(loaded, Mapping):
-        for key in _WRAPPER_KEYS:
-            inner = loaded.get(key)
-            if isinstance(inner, Mapping):
-                loaded = inner
-                break
-    if not isinstance(loaded, Mapping):
-        raise CheckpointError(
-            f"{file} does not hold a state dict (a mapping of names to tensors): "
-            f"it holds a {type(loaded).__name__}"
-        )
-    not_tensors = sorted(
-        str(key) for key, value in loaded.items() if not isinstance(value, torch.Tensor)
-    )
-    if not_tensors:
-        raise CheckpointError(
-            f"{file} is not a state dict: these entries are not tensors: {_listing(not_tensors)}"
-        )
-    return {str(key): value for key, value in loaded.items()}
+    return {name: torch.from_numpy(array) for name, array in read_arrays(path).items()}
 
 
 def _check_state_dict(
@@ -128,20 +65,20 @@ def _check_state_dict(
     if len(missing) == len(expected):
         raise CheckpointError(
             f"{source} is not an EdgeSAM checkpoint: none of the {len(expected)} expected "
-            f"tensors is there (it has {len(state)} others, e.g. {_listing(unexpected)})"
+            f"tensors is there (it has {len(state)} others, e.g. {listing(unexpected)})"
         )
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing: {_listing(missing)}")
+        problems.append(f"{len(missing)} missing: {listing(missing)}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected: {_listing(unexpected)}")
+        problems.append(f"{len(unexpected)} unexpected: {listing(unexpected)}")
     wrong = sorted(
         f"{name} is {tuple(state[name].shape)}, expected {tuple(tensor.shape)}"
         for name, tensor in expected.items()
         if name in state and state[name].shape != tensor.shape
     )
     if wrong:
-        problems.append(f"{len(wrong)} with the wrong shape: {_listing(wrong)}")
+        problems.append(f"{len(wrong)} with the wrong shape: {listing(wrong)}")
     if problems:
         raise CheckpointError(
             f"{source} does not match the EdgeSAM network ({'; '.join(problems)}). "

@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from edgesam.export._checkpoint import file_sha256
+from edgesam._atomic import sha256_file
 
 __all__ = ["FileRecord", "describe_file", "kept_entries", "manifest_document"]
 
@@ -78,7 +78,7 @@ def describe_file(path: Path, record: FileRecord, *, final_name: str) -> dict[st
         "precision": record.precision,
         "opset": int(opset),
         "bytes": path.stat().st_size,
-        "sha256": file_sha256(path),
+        "sha256": sha256_file(path),
         "inputs": [_value_signature(value) for value in model.graph.input],
         "outputs": [_value_signature(value) for value in model.graph.output],
     }
