@@ -107,6 +107,14 @@ class ImageEmbedding:
             return np.array(self.array, dtype=dtype, copy=True)
         return np.asarray(self.array, dtype=dtype)
 
+    def numpy(self) -> NDArray[np.float32]:
+        """:attr:`array`, for segment_anything's ``get_image_embedding().cpu().numpy()``."""
+        return self.array
+
+    def cpu(self) -> ImageEmbedding:
+        """This embedding (it already lives in host memory), for ``.cpu().numpy()`` chains."""
+        return self
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the embedding to an ``.npz`` file atomically and return its path.
 
