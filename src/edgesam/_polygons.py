@@ -33,7 +33,7 @@ _DX = np.array([1, 0, -1, 0], dtype=np.int64)
 _DY = np.array([0, 1, 0, -1], dtype=np.int64)
 
 
-def _as_mask(mask: object) -> NDArray[np.bool_]:
+def _as_mask(mask: object) -> Any:
     array = np.asarray(mask)
     if array.ndim != 2 or array.dtype.kind not in "biuf":
         raise InvalidInputError(
@@ -144,12 +144,39 @@ def _simplify(ring: NDArray[np.float64], tolerance: float) -> NDArray[np.float64
     return ring[keep]
 
 
-def _inside(ring: NDArray[np.float64], x: float, y: float) -> bool:
-    """Even-odd test of a point off the grid lines against an axis-aligned ring."""
-    x0, y0 = ring[:, 0], ring[:, 1]
+def _inside(ring: NDArray[np.float64], x: NDArray[np.float64], y: NDArray[np.float64]) -> Any:
+    """Even-odd test of pixel centres ``(x, y)`` against an axis-aligned ring on the grid.
+
+    A ray from each point to the right crosses the ring's vertical edges; each
+    edge is expanded into the pixel rows it spans, so one sorted array of
+    ``row * stride + column`` answers every point with two binary searches.
+    """
+    x0, y0 = ring[:, 0].astype(np.int64), ring[:, 1].astype(np.int64)
     x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    crossing = (x0 == x1) & ((y0 < y) != (y1 < y)) & (x0 > x)
-    return bool(np.count_nonzero(crossing) % 2)
+    vertical = x0 == x1
+    columns, low = x0[vertical], np.minimum(y0, y1)[vertical]
+    spans = np.abs(y1 - y0)[vertical]
+    offsets = np.arange(int(spans.sum())) - np.repeat(np.cumsum(spans) - spans, spans)
+    stride = int(max(x0.max(), np.max(x, initial=0))) + 2
+    keys = np.sort((np.repeat(low, spans) + offsets) * stride + np.repeat(columns, spans))
+    rows = np.floor(y).astype(np.int64)
+    after = np.floor(x).astype(np.int64) + 1
+    count = np.searchsorted(keys, (rows + 1) * stride) - np.searchsorted(
+        keys, rows * stride + after
+    )
+    return count % 2 == 1
+
+
+def _nearby(ring: NDArray[np.float64], points: NDArray[np.float64]) -> Any:
+    """For each point, a ring vertex close to it (a neighbour in row-major order)."""
+    stride = float(max(ring[:, 0].max(), points[:, 0].max())) + 2
+    keys = ring[:, 1] * stride + ring[:, 0]
+    order = np.argsort(keys, kind="stable")
+    position = np.searchsorted(keys[order], points[:, 1] * stride + points[:, 0])
+    after = order[np.minimum(position, len(order) - 1)]
+    before = order[np.maximum(position - 1, 0)]
+    distance = [np.hypot(*(ring[index] - points).T) for index in (after, before)]
+    return np.where(distance[0] <= distance[1], after, before)
 
 
 def masks_to_polygons(mask: object, *, tolerance: float = 0.0) -> list[list[float]]:
@@ -213,41 +240,46 @@ def masks_to_polygons(mask: object, *, tolerance: float = 0.0) -> list[list[floa
     dx, dy = _DX[directions[first]], _DY[directions[first]]
     probes = np.stack([xs[first] + (dx + dy) / 2, ys[first] + (dy - dx) / 2], axis=1).tolist()
 
-    outers = [index for index, area in enumerate(areas) if area > 0]
-    holes: dict[int, list[int]] = {index: [] for index in outers}
-    by_size = sorted(outers, key=lambda index: areas[index])
-    outer_lows, outer_highs = lows[by_size], highs[by_size]
-    outer_areas = np.array([areas[index] for index in by_size])
-    for index, area in enumerate(areas):
-        if area > 0:
-            continue
-        x, y = probes[index]
-        candidates = np.flatnonzero(
-            (outer_areas > -area)
-            & (outer_lows[:, 0] < x)
-            & (outer_highs[:, 0] > x)
-            & (outer_lows[:, 1] < y)
-            & (outer_highs[:, 1] > y)
+    area = np.array(areas)
+    probe = np.array(probes, dtype=np.float64).reshape(-1, 2)
+    # Each hole belongs to the smallest outer ring around it: try rings smallest first.
+    unassigned = np.flatnonzero(area < 0)
+    holes: dict[int, list[int]] = {}
+    outers = np.flatnonzero(area > 0)
+    for outer in outers[np.argsort(area[outers], kind="stable")].tolist():
+        if unassigned.size == 0:
+            break
+        x, y = probe[unassigned, 0], probe[unassigned, 1]
+        low, high = lows[outer], highs[outer]
+        candidate = (
+            (-area[unassigned] < area[outer])
+            & (low[0] < x)
+            & (x < high[0])
+            & (low[1] < y)
+            & (y < high[1])
         )
-        for candidate in candidates.tolist():
-            outer = by_size[candidate]
-            if _inside(rings[outer], x, y):
-                holes[outer].append(index)
-                break
+        if not np.any(candidate):
+            continue
+        chosen = unassigned[candidate]
+        inside = _inside(rings[outer], probe[chosen, 0], probe[chosen, 1])
+        holes[outer] = chosen[inside].tolist()
+        unassigned = np.setdiff1d(unassigned, chosen[inside], assume_unique=True)
 
     polygons: list[list[float]] = []
-    for outer in outers:
+    for outer in outers.tolist():
         ring = _simplify(rings[outer], tolerance) if tolerance > 0 else rings[outer]
         if len(ring) < 3:
             continue
-        inserts: list[tuple[int, NDArray[np.float64]]] = []
-        for hole in holes[outer]:
-            hole_ring = _simplify(rings[hole], tolerance) if tolerance > 0 else rings[hole]
-            if len(hole_ring) < 3:
-                continue
-            nearest = int(np.argmin(np.hypot(*(ring - hole_ring[0]).T)))
-            inserts.append((nearest, hole_ring))
-        polygons.append(_join(ring, inserts))
+        hole_rings = [
+            _simplify(rings[hole], tolerance) if tolerance > 0 else rings[hole]
+            for hole in holes.get(outer, [])
+        ]
+        hole_rings = [hole for hole in hole_rings if len(hole) >= 3]
+        if not hole_rings:
+            polygons.append(_flat(ring))
+            continue
+        anchors = _nearby(ring, np.array([hole[0] for hole in hole_rings]))
+        polygons.append(_join(ring, list(zip(anchors.tolist(), hole_rings, strict=True))))
     return polygons
 
 
