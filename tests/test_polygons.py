@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -139,11 +144,89 @@ def test_bad_input(mask: np.ndarray, tolerance: object, match: str) -> None:
 @pytest.mark.reference
 def test_reference_masks_round_trip(reference_dir: object) -> None:
     # The random-weights model's masks are ragged: thousands of regions and holes.
-    from pathlib import Path
-
     vectors = np.load(Path(str(reference_dir)) / "vectors.npz")
     for key in ("truck/a/masks", "groceries/b/masks"):
         for mask in vectors[key][:1]:
             polygons = masks_to_polygons(mask)
             assert iou(rasterise(polygons, *mask.shape), mask) >= 0.98
             np.testing.assert_array_equal(rasterise(polygons, *mask.shape), mask)
+
+
+# -- COCO writers and the command line --------------------------------------------------------
+
+
+def test_records_to_coco_with_polygons() -> None:
+    from edgesam.formats import records_to_coco
+
+    masks = [square_with_hole(), blob(12, 14)]
+    records = [
+        {
+            "segmentation": mask,
+            "area": int(mask.sum()),
+            "bbox": [0, 0, 1, 1],
+            "predicted_iou": 0.9,
+            "stability_score": 0.95,
+            "point_coords": [[1.0, 1.0]],
+            "crop_box": [0, 0, 14, 12],
+        }
+        for mask in masks
+    ]
+    document = records_to_coco(records, polygons=True)
+    rle_document = records_to_coco(records)
+    for mask, annotation, rle_annotation in zip(
+        masks, document["annotations"], rle_document["annotations"], strict=True
+    ):
+        assert isinstance(annotation["segmentation"], list)
+        np.testing.assert_array_equal(rasterise(annotation["segmentation"], 12, 14), mask)
+        assert annotation["area"] == rle_annotation["area"]
+    with pytest.raises(InvalidInputError, match="tolerance"):
+        records_to_coco(records, polygons=True, polygon_tolerance=-1)
+
+
+def test_everything_writes_coco_polygons(tmp_path: Path, tiny_model: object) -> None:
+    from PIL import Image
+
+    from edgesam import SamPredictor
+    from edgesam._everything import segment_everything
+
+    image = np.zeros((60, 80, 3), dtype=np.uint8)
+    image[10:40, 20:60] = 200
+    path = tmp_path / "photo.png"
+    Image.fromarray(image).save(path)
+    options = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+    predictor = SamPredictor(tiny_model)  # type: ignore[arg-type]
+    for output_format in ("coco-rle", "coco-polygons"):
+        segment_everything(
+            predictor, [path], tmp_path / output_format, output_format=output_format, **options
+        )
+    rle = json.loads((tmp_path / "coco-rle" / "photo.png" / "annotations.json").read_text())
+    polygons = json.loads((tmp_path / "coco-polygons" / "photo.png" / "polygons.json").read_text())
+    assert len(polygons["annotations"]) == len(rle["annotations"]) > 0
+    for with_polygons, with_rle in zip(polygons["annotations"], rle["annotations"], strict=True):
+        expected = mask_utils.decode(
+            {"size": with_rle["segmentation"]["size"], "counts": with_rle["segmentation"]["counts"]}
+        ).astype(bool)
+        np.testing.assert_array_equal(rasterise(with_polygons["segmentation"], 60, 80), expected)
+
+
+def test_cli_segment_writes_polygons(tmp_path: Path, tiny_model_files: dict[str, Path]) -> None:
+    from PIL import Image
+
+    image_path = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((120, 160, 3), dtype=np.uint8)).save(image_path)
+    mask_path, polygons_path = tmp_path / "mask.png", tmp_path / "mask.json"
+    command = [sys.executable, "-m", "edgesam.cli", "segment", str(image_path)]
+    command += ["--point", "80,60", "--output", str(mask_path), "--polygons", str(polygons_path)]
+    command += ["--encoder", str(tiny_model_files["encoder"])]
+    command += ["--decoder", str(tiny_model_files["decoder"])]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(polygons_path.read_text())
+    mask = np.asarray(Image.open(mask_path)) > 0
+    assert (document["height"], document["width"]) == (120, 160)
+    np.testing.assert_array_equal(rasterise(document["segmentation"], 120, 160), mask)
+    bad = subprocess.run(
+        [*command, "--polygon-tolerance", "-1"], capture_output=True, text=True, timeout=300
+    )
+    assert bad.returncode == 2
+    assert "--polygon-tolerance" in bad.stderr
