@@ -230,3 +230,15 @@ def test_cli_segment_writes_polygons(tmp_path: Path, tiny_model_files: dict[str,
     )
     assert bad.returncode == 2
     assert "--polygon-tolerance" in bad.stderr
+
+
+def test_tolerance_turns_a_staircase_into_a_triangle() -> None:
+    mask = np.tril(np.ones((40, 40), dtype=bool))
+    exact = masks_to_polygons(mask)
+    assert len(exact[0]) // 2 == 2 * 40 + 2  # every step of the diagonal, two more corners
+    (simplified,) = masks_to_polygons(mask, tolerance=1.0)
+    assert len(simplified) // 2 == 3
+    assert set(zip(simplified[::2], simplified[1::2], strict=True)) <= set(
+        zip(exact[0][::2], exact[0][1::2], strict=True)
+    )
+    assert iou(rasterise([simplified], 40, 40), mask) > 0.95

@@ -114,34 +114,56 @@ def _loops(successor: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.
     return order, starts
 
 
-def _simplify(ring: NDArray[np.float64], tolerance: float) -> NDArray[np.float64]:
-    """Douglas-Peucker on a closed ring: keep vertices farther than ``tolerance``."""
-    count = len(ring)
-    if count < 4:
-        return ring
-    far = int(np.argmax(np.hypot(*(ring - ring[0]).T)))
-    keep = np.zeros(count, dtype=np.bool_)
-    keep[[0, far]] = True
-    stack = [(0, far), (far, count)]
-    while stack:
-        start, stop = stack.pop()
-        end = ring[stop % count]
-        if stop - start < 2:
-            continue
-        points = ring[start + 1 : stop]
-        chord = end - ring[start]
-        length = float(np.hypot(*chord))
-        offset = points - ring[start]
-        if length == 0.0:
-            distances = np.hypot(*offset.T)
-        else:
-            distances = np.abs(chord[0] * offset[:, 1] - chord[1] * offset[:, 0]) / length
-        index = int(np.argmax(distances))
-        if distances[index] > tolerance:
-            middle = start + 1 + index
-            keep[middle] = True
-            stack.extend([(start, middle), (middle, stop)])
-    return ring[keep]
+def _simplify(
+    points: NDArray[np.float64], starts: NDArray[np.int64], tolerance: float
+) -> list[NDArray[np.float64]]:
+    """Douglas-Peucker on every closed ring at once: keep vertices farther than ``tolerance``.
+
+    Rings are ``points[starts[k]:starts[k + 1]]``. Each ring is closed by a copy
+    of its first vertex and starts split at its first vertex and the vertex
+    farthest from it; each round then splits every open segment of every ring
+    at its farthest vertex, while that is farther than ``tolerance`` from the chord.
+    """
+    counts = np.diff(np.r_[starts, len(points)])
+    ring = np.repeat(np.arange(len(starts)), counts + 1)
+    # Extended layout: each ring followed by its first vertex again.
+    ext_starts = starts + np.arange(len(starts))
+    closing = ext_starts + counts
+    source = np.arange(len(ring)) - np.repeat(np.arange(len(starts)), counts + 1)
+    source[closing] = starts
+    ext = points[source]
+    keep = np.zeros(len(ext), dtype=np.bool_)
+    keep[ext_starts] = True
+    keep[closing] = True
+    first = np.repeat(ext[ext_starts], counts + 1, axis=0)
+    spread = np.hypot(*(ext - first).T)
+    spread[closing] = -1.0
+    farthest = np.lexsort((spread, ring))[np.cumsum(counts + 1) - 1]
+    keep[farthest] = True
+    while True:
+        kept = np.flatnonzero(keep)
+        open_points = np.flatnonzero(~keep)
+        if open_points.size == 0:
+            break
+        segment = np.searchsorted(kept, open_points) - 1
+        start, end = ext[kept[segment]], ext[kept[segment + 1]]
+        chord = end - start
+        length = np.hypot(*chord.T)
+        offset = ext[open_points] - start
+        cross = np.abs(chord[:, 0] * offset[:, 1] - chord[:, 1] * offset[:, 0])
+        safe = np.where(length > 0, length, 1.0)
+        distance = np.where(length > 0, cross / safe, np.hypot(*offset.T))
+        order = np.lexsort((distance, segment))
+        last = np.r_[segment[order][1:] != segment[order][:-1], True]
+        best = order[last]
+        split = best[distance[best] > tolerance]
+        if split.size == 0:
+            break
+        keep[open_points[split]] = True
+    keep[closing] = False
+    kept_ring = ring[keep]
+    bounds = np.flatnonzero(np.r_[True, kept_ring[1:] != kept_ring[:-1]])
+    return np.split(ext[keep], bounds[1:])
 
 
 def _inside(ring: NDArray[np.float64], x: NDArray[np.float64], y: NDArray[np.float64]) -> Any:
@@ -265,15 +287,13 @@ def masks_to_polygons(mask: object, *, tolerance: float = 0.0) -> list[list[floa
         holes[outer] = chosen[inside].tolist()
         unassigned = np.setdiff1d(unassigned, chosen[inside], assume_unique=True)
 
+    simple = _simplify(points, corner_starts, tolerance) if tolerance > 0 else rings
     polygons: list[list[float]] = []
     for outer in outers.tolist():
-        ring = _simplify(rings[outer], tolerance) if tolerance > 0 else rings[outer]
+        ring = simple[outer]
         if len(ring) < 3:
             continue
-        hole_rings = [
-            _simplify(rings[hole], tolerance) if tolerance > 0 else rings[hole]
-            for hole in holes.get(outer, [])
-        ]
+        hole_rings = [simple[hole] for hole in holes.get(outer, [])]
         hole_rings = [hole for hole in hole_rings if len(hole) >= 3]
         if not hole_rings:
             polygons.append(_flat(ring))
