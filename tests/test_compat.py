@@ -256,6 +256,10 @@ def test_authors_demo_points_with_features(tiny_model: EdgeSam) -> None:
     predictor = SamPredictor(tiny_model)
     features = predictor.set_image(random_image())
     assert isinstance(features, ImageEmbedding)
+    # what a notebook cell ending in set_image shows: one line, no array
+    assert repr(features) == (
+        "ImageEmbedding(model_name='tiny', original_size=(300, 450), input_size=(683, 1024))"
+    )
     coord_list, label_list = [[200, 150], [50, 40]], [1, 0]
     masks, scores, _logits = predictor.predict(
         features=features,
