@@ -242,3 +242,14 @@ def test_tolerance_turns_a_staircase_into_a_triangle() -> None:
         zip(exact[0][::2], exact[0][1::2], strict=True)
     )
     assert iou(rasterise([simplified], 40, 40), mask) > 0.95
+
+
+def test_too_ragged_mask_is_refused_before_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgesam import _polygons
+
+    mask = np.indices((8, 8)).sum(axis=0) % 2 == 0  # 32 pixels, 128 edges
+    monkeypatch.setattr(_polygons, "MAX_BOUNDARY_EDGES", 127)
+    with pytest.raises(InvalidInputError, match="128 pixel edges"):
+        masks_to_polygons(mask)
+    monkeypatch.setattr(_polygons, "MAX_BOUNDARY_EDGES", 128)
+    np.testing.assert_array_equal(rasterise(masks_to_polygons(mask), 8, 8), mask)

@@ -28,6 +28,9 @@ from edgesam._errors import InvalidInputError
 
 __all__ = ["masks_to_polygons"]
 
+# About 240 bytes of temporaries per boundary edge: 8 Mi edges (a 2900x2900 mask of
+# pure noise; a real object mask has some thousands) stay near 2 GB.
+MAX_BOUNDARY_EDGES = 1 << 23
 # Edge directions on the screen (y down): +x, +y, -x, -y.
 _DX = np.array([1, 0, -1, 0], dtype=np.int64)
 _DY = np.array([0, 1, 0, -1], dtype=np.int64)
@@ -49,15 +52,23 @@ def _boundary_edges(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int64], ...]:
     padded = np.zeros((height + 2, width + 2), dtype=np.bool_)
     padded[1:-1, 1:-1] = mask
     inside = padded[1:-1, 1:-1]
-    parts = []
     # top edges go +x from (c, r); right edges +y from (c + 1, r);
     # bottom edges -x from (c + 1, r + 1); left edges -y from (c, r + 1).
-    for direction, outside, offset in (
+    sides = (
         (0, padded[:-2, 1:-1], (0, 0)),
         (1, padded[1:-1, 2:], (1, 0)),
         (2, padded[2:, 1:-1], (1, 1)),
         (3, padded[1:-1, :-2], (0, 1)),
-    ):
+    )
+    total = sum(int(np.count_nonzero(inside & ~outside)) for _, outside, _ in sides)
+    if total > MAX_BOUNDARY_EDGES:
+        raise InvalidInputError(
+            f"mask is too ragged for polygons: its outline has {total} pixel edges (at most "
+            f"{MAX_BOUNDARY_EDGES}); store it as RLE instead (records_to_coco without "
+            "polygons, edgesam everything --format coco-rle)"
+        )
+    parts = []
+    for direction, outside, offset in sides:
         rows, cols = np.nonzero(inside & ~outside)
         parts.append(
             (
