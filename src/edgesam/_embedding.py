@@ -107,6 +107,21 @@ class ImageEmbedding:
             return np.array(self.array, dtype=dtype, copy=True)
         return np.asarray(self.array, dtype=dtype)
 
+    def __repr__(self) -> str:
+        # Short: set_image returns it, so a notebook cell ending in set_image shows it.
+        return (
+            f"ImageEmbedding(model_name={self.model_name!r}, original_size={self.original_size}, "
+            f"input_size={self.input_size})"
+        )
+
+    def numpy(self) -> NDArray[np.float32]:
+        """:attr:`array`, for segment_anything's ``get_image_embedding().cpu().numpy()``."""
+        return self.array
+
+    def cpu(self) -> ImageEmbedding:
+        """This embedding (it already lives in host memory), for ``.cpu().numpy()`` chains."""
+        return self
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the embedding to an ``.npz`` file atomically and return its path.
 

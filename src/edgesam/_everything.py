@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
 DONE_MARKER = "done.json"
 COCO_FILE = "annotations.json"
+POLYGONS_FILE = "polygons.json"
 # The file each output format writes into an image's folder.
-FORMAT_FILES = {"png": METADATA_FILE, "coco-rle": COCO_FILE}
+FORMAT_FILES = {"png": METADATA_FILE, "coco-rle": COCO_FILE, "coco-polygons": POLYGONS_FILE}
 
 
 @dataclass
@@ -98,6 +99,7 @@ def segment_everything(
     *,
     output_format: str = "png",
     overlay: bool = False,
+    polygon_tolerance: float = 0.0,
     **generator_options: object,
 ) -> EverythingSummary:
     """Run the automatic mask generator over ``images`` and write results under ``output``.
@@ -112,9 +114,13 @@ def segment_everything(
         (``InvalidImageError``), are skipped with a warning and counted.
     output : Path
         Output directory; one sub-folder per image.
-    output_format : {"png", "coco-rle"}
+    output_format : {"png", "coco-rle", "coco-polygons"}
         ``png``: one PNG per mask plus ``metadata.csv``; ``coco-rle``: one
-        COCO-style ``annotations.json``.
+        COCO-style ``annotations.json``; ``coco-polygons``: the same with
+        polygon segmentations, as ``polygons.json``.
+    polygon_tolerance : float
+        For ``coco-polygons``: simplification in pixels (0, the default, is
+        exact); see :func:`edgesam.formats.masks_to_polygons`.
     overlay : bool
         Also write ``overlay.png``, the masks drawn over the image.
     **generator_options
@@ -122,8 +128,11 @@ def segment_everything(
     """
     from edgesam.amg import SamAutomaticMaskGenerator
 
-    if output_format not in ("png", "coco-rle"):
-        raise InvalidInputError(f"output_format must be 'png' or 'coco-rle': got {output_format!r}")
+    if output_format not in FORMAT_FILES:
+        raise InvalidInputError(
+            f"output_format must be one of {', '.join(map(repr, FORMAT_FILES))}: got "
+            f"{output_format!r}"
+        )
     _check_output(output)
     mode: Literal["binary_mask", "coco_rle"] = (
         "binary_mask" if output_format == "png" else "coco_rle"
@@ -158,9 +167,11 @@ def segment_everything(
         else:
             write_coco_json(
                 records,
-                folder / COCO_FILE,
+                folder / FORMAT_FILES[output_format],
                 image_size=(int(rgb.shape[0]), int(rgb.shape[1])),
                 file_name=path.name,
+                polygons=output_format == "coco-polygons",
+                polygon_tolerance=polygon_tolerance,
             )
         if overlay:
             masks = [record["segmentation"] for record in records]

@@ -35,6 +35,7 @@ from PIL import Image
 from edgesam._atomic import check_destination, describe, write_bytes_atomic
 from edgesam._errors import InvalidInputError
 from edgesam._image import load_rgb
+from edgesam._polygons import masks_to_polygons
 from edgesam.amg._rle import area_from_rle, mask_to_coco_rle, rle_to_mask
 
 __all__ = [
@@ -266,6 +267,8 @@ def records_to_coco(
     file_name: str | None = None,
     category_id: int = 1,
     category_name: str = "object",
+    polygons: bool = False,
+    polygon_tolerance: float = 0.0,
 ) -> dict[str, Any]:
     """A COCO-format dict for one image's mask records.
 
@@ -283,13 +286,21 @@ def records_to_coco(
         The image's file name, for the ``images`` entry.
     category_id, category_name
         The single class every mask gets (automatic masks have no class).
+    polygons : bool
+        Store each mask as polygons from :func:`masks_to_polygons` (what
+        annotation tools and some training code expect; exact at the default
+        tolerance) instead of COCO compressed RLE (exact, compact).
+    polygon_tolerance : float
+        ``tolerance`` of :func:`masks_to_polygons`, in pixels, with
+        ``polygons=True``; 0 keeps the masks exact.
 
     Returns
     -------
     dict
         ``{"images": [...], "annotations": [...], "categories": [...]}``. Each
         annotation has ``id`` (from 1), ``image_id``, ``category_id``,
-        ``segmentation`` (``{"size": [H, W], "counts": str}``), ``area``,
+        ``segmentation`` (``{"size": [H, W], "counts": str}``, or with
+        ``polygons`` a list of ``[x0, y0, x1, y1, ...]``), ``area`` (the mask's),
         ``bbox`` (the record's XYWH, as segment_anything computes it: width =
         last column - first column), ``iscrowd`` 0, ``score`` (the record's
         ``predicted_iou``, for COCO evaluation), ``predicted_iou``,
@@ -312,6 +323,10 @@ def records_to_coco(
             rle = {"size": _native(segmentation["size"]), "counts": segmentation["counts"].decode()}
         else:
             rle = dict(mask_to_coco_rle(_as_binary_mask(segmentation, "segmentation")))
+        stored: object = rle
+        if polygons:
+            mask = _as_binary_mask(segmentation, f"records[{index}]['segmentation']")
+            stored = masks_to_polygons(mask, tolerance=polygon_tolerance)
         mask_size = (int(rle["size"][0]), int(rle["size"][1]))
         if size is None:
             size = mask_size
@@ -326,7 +341,7 @@ def records_to_coco(
                 "id": index + 1,
                 "image_id": image_id,
                 "category_id": category_id,
-                "segmentation": rle,
+                "segmentation": stored,
                 "area": int(_native(record.get("area", area_from_rle(rle)))),
                 "bbox": _native(_field(record, "bbox", index)),
                 "iscrowd": 0,
@@ -370,6 +385,8 @@ def write_coco_json(
     file_name: str | None = None,
     category_id: int = 1,
     category_name: str = "object",
+    polygons: bool = False,
+    polygon_tolerance: float = 0.0,
 ) -> Path:
     """Write :func:`records_to_coco` as a JSON file; see there for the parameters.
 
@@ -393,6 +410,8 @@ def write_coco_json(
         file_name=file_name,
         category_id=category_id,
         category_name=category_name,
+        polygons=polygons,
+        polygon_tolerance=polygon_tolerance,
     )
     written = write_bytes_atomic(path, json.dumps(document).encode("utf-8"))
     logger.debug("wrote %d COCO annotations to %s", len(document["annotations"]), written)

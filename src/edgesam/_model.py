@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import onnxruntime as ort
@@ -132,7 +132,17 @@ class EdgeSam:
     or :meth:`from_files` (local ``.onnx`` files), then hand it to
     :class:`~edgesam.SamPredictor`. One instance can be shared by many
     predictors and threads.
+
+    Attributes
+    ----------
+    mask_threshold : float
+        0.0: masks are the logits above it (segment_anything's ``Sam`` attribute).
+    image_format : str
+        ``"RGB"``: the channel order the encoder expects (segment_anything's too).
     """
+
+    mask_threshold: ClassVar[float] = 0.0
+    image_format: ClassVar[str] = "RGB"
 
     def __init__(
         self,

@@ -16,16 +16,28 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from edgesam._compat import ResizeLongestSide, to_numpy
 from edgesam._device_pipeline import DevicePipelineChoice
-from edgesam._embedding import ImageEmbedding
-from edgesam._errors import ImageNotSetError, InvalidEmbeddingError, InvalidInputError
+from edgesam._embedding import EMBEDDING_SHAPE, ImageEmbedding
+from edgesam._errors import (
+    ImageNotSetError,
+    InvalidEmbeddingError,
+    InvalidImageError,
+    InvalidInputError,
+)
 from edgesam._image import load_rgb
 from edgesam._memory import release_free_heap
 from edgesam._model import EdgeSam
 from edgesam._postprocess import stability_scores, upsample_logits, upsample_masks
 from edgesam._prompts import PromptBatch, encode_prompts, validate_prompts
 from edgesam._providers import ProviderSpec
-from edgesam._transforms import preprocess_image
+from edgesam._transforms import (
+    IMAGE_SIZE,
+    PIXEL_MEAN,
+    PIXEL_STD,
+    input_size_for,
+    preprocess_image,
+)
 from edgesam._validate import flag
 
 __all__ = ["LowResPrediction", "Prediction", "SamPredictor"]
@@ -60,9 +72,19 @@ class SamPredictor:
     ----------
     model : EdgeSam
         The loaded model; one model can serve many predictors and threads.
+        ``sam_model=`` is accepted as a keyword alias, as segment_anything
+        and the EdgeSAM authors name it.
 
     Attributes
     ----------
+    model : EdgeSam
+        The model; ``model.mask_threshold`` (0.0) and ``model.image_format``
+        (``"RGB"``) are there for code written for segment_anything.
+    transform : ResizeLongestSide
+        segment_anything's coordinate transform into the 1024 frame, on numpy:
+        ``apply_coords``, ``apply_boxes``, ``apply_image`` and the
+        ``apply_coords_torch`` / ``apply_boxes_torch`` names (which accept
+        numpy arrays, or torch tensors if torch is installed, and return numpy).
     trim_memory : bool
         After a :meth:`set_image` whose image differs in size from the
         previous one's, hand the heap memory its temporaries left free back to
@@ -81,13 +103,20 @@ class SamPredictor:
     ...     point_coords=[[500, 375]], point_labels=[1])  # doctest: +SKIP
     """
 
-    def __init__(self, model: EdgeSam) -> None:
+    def __init__(self, model: EdgeSam | None = None, *, sam_model: EdgeSam | None = None) -> None:
+        if sam_model is not None:
+            if model is not None:
+                raise InvalidInputError(
+                    "got both model and sam_model (its alias): pass the EdgeSam once"
+                )
+            model = sam_model
         if not isinstance(model, EdgeSam):
             raise InvalidInputError(
                 f"model must be an edgesam.EdgeSam: got {type(model).__name__}. Use "
                 "SamPredictor.from_pretrained(...) or SamPredictor.from_files(...)"
             )
         self.model = model
+        self.transform = ResizeLongestSide(IMAGE_SIZE)
         self.trim_memory = True
         # The encoder's input, reused from image to image.
         self._buffer: NDArray[np.float32] | None = None
@@ -172,6 +201,20 @@ class SamPredictor:
         return None if self._embedding is None else self._embedding.input_size
 
     @property
+    def features(self) -> NDArray[np.float32] | None:
+        """The current image's embedding array, shape (1, 256, 64, 64) (read-only), or None."""
+        return None if self._embedding is None else self._embedding.array
+
+    @property
+    def device(self) -> str:
+        """``"cpu"``: where inputs and outputs live (numpy), whichever provider runs the model.
+
+        segment_anything code that creates tensors with ``device=predictor.device``
+        keeps working; :attr:`providers` says what runs the model.
+        """
+        return "cpu"
+
+    @property
     def providers(self) -> dict[str, list[str]]:
         """Execution providers that really run, per session (``encoder``, ``decoder``)."""
         return self.model.providers
@@ -181,7 +224,9 @@ class SamPredictor:
         """Where pre- and post-processing run (``preprocess``, ``postprocess``); see EdgeSam."""
         return self.model.pipeline_providers
 
-    def set_image(self, image: object, image_format: Literal["RGB", "BGR"] = "RGB") -> None:
+    def set_image(
+        self, image: object, image_format: Literal["RGB", "BGR"] = "RGB"
+    ) -> ImageEmbedding:
         """Compute the embedding of ``image`` for the following :meth:`predict` calls.
 
         Parameters
@@ -191,6 +236,13 @@ class SamPredictor:
             channel (HxWx4) is dropped; PIL images of any mode are converted.
         image_format : {"RGB", "BGR"}
             Channel order of an array ``image`` (OpenCV users: ``"BGR"``).
+
+        Returns
+        -------
+        ImageEmbedding
+            The new embedding, as :meth:`get_image_embedding` returns it (the
+            EdgeSAM authors' ``set_image`` returns the features too, for their
+            ``predict(features=...)``; segment_anything's returns None).
         """
         rgb = load_rgb(image, image_format)
         self.reset_image()
@@ -203,6 +255,21 @@ class SamPredictor:
             image_input, input_size = preprocess_image(rgb, out=self._buffer)
             self._buffer = image_input
             embedding = self.model._encode(image_input)
+        result = self._set_embedding(embedding, original_size, input_size)
+        # After a same-sized image the heap holds free blocks of exactly the sizes
+        # this call needed, and reuses them; handing them back would only make the
+        # next call page them in again.
+        if self.trim_memory and original_size != self._last_size:
+            release_free_heap()
+        self._last_size = original_size
+        return result
+
+    def _set_embedding(
+        self,
+        embedding: NDArray[np.float32],
+        original_size: tuple[int, int],
+        input_size: tuple[int, int],
+    ) -> ImageEmbedding:
         self._embedding = ImageEmbedding(
             array=embedding,
             original_size=original_size,
@@ -210,12 +277,66 @@ class SamPredictor:
             model_name=self.model.name,
             fingerprint=self.model.fingerprint,
         )
-        # After a same-sized image the heap holds free blocks of exactly the sizes
-        # this call needed, and reuses them; handing them back would only make the
-        # next call page them in again.
-        if self.trim_memory and original_size != self._last_size:
-            release_free_heap()
-        self._last_size = original_size
+        return self._embedding
+
+    def set_torch_image(
+        self, transformed_image: object, original_image_size: object
+    ) -> ImageEmbedding:
+        """segment_anything's ``set_torch_image``: an image already resized, not yet normalised.
+
+        Parameters
+        ----------
+        transformed_image : ndarray or torch.Tensor, shape (1, 3, new_h, new_w)
+            RGB pixel values (0-255, any real dtype), resized so that the long
+            side is 1024, e.g. ``predictor.transform.apply_image(image)``
+            transposed to CHW with a batch axis. Tensors are copied to numpy.
+        original_image_size : tuple of int
+            ``(H, W)`` of the image before resizing.
+
+        Returns
+        -------
+        ImageEmbedding
+            As :meth:`set_image`. For a uint8 image made by ``transform.apply_image``
+            the embedding is the one :meth:`set_image` computes for the original.
+
+        Raises
+        ------
+        InvalidImageError
+            If the shape does not match ``original_image_size`` resized, or a
+            value is not finite.
+        """
+        try:
+            height, width = (int(side) for side in original_image_size)  # type: ignore[attr-defined]
+        except (TypeError, ValueError, OverflowError) as err:
+            raise InvalidImageError(
+                "original_image_size must be (H, W), e.g. image.shape[:2]: got "
+                f"{original_image_size!r}"
+            ) from err
+        if height < 1 or width < 1:
+            raise InvalidImageError(f"original_image_size must be positive: got {(height, width)}")
+        array = np.asarray(to_numpy(transformed_image))
+        input_size = input_size_for((height, width))
+        if array.dtype == np.bool_ or array.dtype.kind not in "fiu":
+            raise InvalidImageError(
+                f"transformed_image must hold pixel values 0-255: got dtype {array.dtype}"
+            )
+        if array.shape != (1, 3, *input_size):
+            raise InvalidImageError(
+                f"transformed_image must have shape (1, 3, {input_size[0]}, {input_size[1]}) "
+                f"for an original image of size {(height, width)} (its long side resized to "
+                f"{IMAGE_SIZE}, e.g. predictor.transform.apply_image(image) as CHW with a batch "
+                f"axis): got shape {array.shape}"
+            )
+        if array.dtype.kind == "f" and not (np.isfinite(array.max()) and np.isfinite(array.min())):
+            raise InvalidImageError("transformed_image contains NaN or infinity")
+        self.reset_image()
+        image_input = np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+        planes = image_input[0, :, : input_size[0], : input_size[1]]
+        np.subtract(
+            array[0], PIXEL_MEAN[:, None, None], out=planes, dtype=np.float32, casting="unsafe"
+        )
+        np.divide(planes, PIXEL_STD[:, None, None], out=planes)
+        return self._set_embedding(self.model._encode(image_input), (height, width), input_size)
 
     def get_image_embedding(self) -> ImageEmbedding:
         """The current image's embedding, with its sizes and model fingerprint.
@@ -262,6 +383,37 @@ class SamPredictor:
             )
         return self._embedding
 
+    def _embedding_for(self, features: object, caller: str) -> ImageEmbedding:
+        """The embedding to decode: the current one, or the authors' ``features=``."""
+        if features is None or features is self._embedding:
+            return self._require_embedding(caller)
+        if isinstance(features, ImageEmbedding):
+            if features.fingerprint != self.model.fingerprint:
+                raise InvalidEmbeddingError(
+                    f"features were made by model {features.model_name!r}, not by this "
+                    f"predictor's {self.model.name!r}; compute them again with set_image"
+                )
+            return features
+        current = self._embedding
+        if current is None:
+            raise ImageNotSetError(
+                f"{caller}(features=<array>) needs the image's sizes: pass the ImageEmbedding "
+                "that set_image returned (or get_image_embedding()), or call set_image first"
+            )
+        array = np.asarray(to_numpy(features))
+        if array.shape != EMBEDDING_SHAPE or array.dtype.kind != "f":
+            raise InvalidEmbeddingError(
+                f"features must be the ImageEmbedding set_image returned, or a float array of "
+                f"shape {EMBEDDING_SHAPE}: got {array.dtype} {array.shape}"
+            )
+        return ImageEmbedding(
+            array=np.asarray(array, dtype=np.float32),
+            original_size=current.original_size,
+            input_size=current.input_size,
+            model_name=current.model_name,
+            fingerprint=current.fingerprint,
+        )
+
     # -- prediction ---------------------------------------------------------------------
 
     def predict(
@@ -275,6 +427,7 @@ class SamPredictor:
         *,
         num_multimask_outputs: int | None = None,
         use_stability_score: bool = False,
+        features: object = None,
     ) -> Prediction:
         """Predict masks for the current image from the given prompts.
 
@@ -285,10 +438,13 @@ class SamPredictor:
             (``[x, y]`` or ``[[x, y], ...]``). Batched: shape (B, N, 2).
         point_labels : array-like of int, shape (N,), optional
             One label per point: 1 foreground, 0 background. Required with
-            ``point_coords``. Batched: shape (B, N).
+            ``point_coords``. Batched: shape (B, N). Two points labelled 2 and
+            3 are a box's top-left and bottom-right corners (the ONNX
+            convention), the same as passing them as ``box``.
         box : array-like of float, shape (4,), optional
             A box as XYXY pixels (``(1, 4)`` is accepted as one box, as in
-            segment_anything). Batched: shape (B, 4) with B > 1.
+            segment_anything, and so are its corners ``[[x0, y0], [x1, y1]]``).
+            Batched: shape (B, 4) with B > 1.
         mask_input : ndarray of float, shape (1, 256, 256), optional
             Low-res logits from a previous call, typically
             ``low_res_logits[best][None]``, to refine that mask. Batched:
@@ -309,6 +465,10 @@ class SamPredictor:
             -1 logit) instead of the decoder's IoU prediction. EdgeSAM's IoU head
             was not distilled, so stability ranks its masks better; the default
             False keeps segment_anything's (and the authors' ``predict``) scores.
+        features : ImageEmbedding or ndarray of float32, shape (1, 256, 64, 64), optional
+            Decode against this embedding instead of the current one (the
+            EdgeSAM authors' keyword): what :meth:`set_image` returned, or an
+            embedding array of the current image.
 
         Returns
         -------
@@ -334,7 +494,61 @@ class SamPredictor:
         """
         prompts = validate_prompts(point_coords, point_labels, box, mask_input)
         return self._predict(
-            prompts, multimask_output, return_logits, num_multimask_outputs, use_stability_score
+            prompts,
+            multimask_output,
+            return_logits,
+            num_multimask_outputs,
+            use_stability_score,
+            embedding=self._embedding_for(features, "predict"),
+        )
+
+    def predict_torch(
+        self,
+        point_coords: object,
+        point_labels: object,
+        boxes: object = None,
+        mask_input: object = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        *,
+        num_multimask_outputs: int | None = None,
+        use_stability_score: bool = False,
+        features: object = None,
+    ) -> Prediction:
+        """segment_anything's ``predict_torch``: batched prompts already in the 1024 frame.
+
+        Prompts are transformed by the caller, typically with
+        ``predictor.transform.apply_coords_torch`` / ``apply_boxes_torch``.
+        Inputs may be numpy arrays or torch tensors; outputs are numpy arrays
+        shaped as segment_anything's tensors (drop its ``.cpu().numpy()``).
+
+        Parameters
+        ----------
+        point_coords : array-like of float, shape (B, N, 2), or None
+            (x, y) in the 1024 frame.
+        point_labels : array-like of int, shape (B, N), or None
+        boxes : array-like of float, shape (B, 4), optional
+            XYXY in the 1024 frame.
+        mask_input : array-like of float, shape (B, 1, 256, 256), optional
+        multimask_output, return_logits, num_multimask_outputs, use_stability_score, features
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        masks : ndarray of bool, shape (B, C, H, W)
+            At the original image size (float32 logits if ``return_logits``).
+        iou_predictions : ndarray of float32, shape (B, C)
+        low_res_masks : ndarray of float32, shape (B, C, 256, 256)
+        """
+        prompts = validate_prompts(point_coords, point_labels, boxes, mask_input, force_batch=True)
+        return self._predict(
+            prompts,
+            multimask_output,
+            return_logits,
+            num_multimask_outputs,
+            use_stability_score,
+            embedding=self._embedding_for(features, "predict_torch"),
+            in_frame=True,
         )
 
     def predict_batch(
@@ -451,11 +665,14 @@ class SamPredictor:
         multimask_output: bool,
         num_multimask_outputs: int | None,
         use_stability_score: bool,
+        in_frame: bool = False,
     ) -> LowResPrediction:
         multimask_output = flag(multimask_output, "multimask_output")
         use_stability_score = flag(use_stability_score, "use_stability_score")
         outputs = list(_output_indices(multimask_output, num_multimask_outputs))
-        decoder_prompts = encode_prompts(prompts, embedding.original_size, embedding.input_size)
+        # Prompts already in the 1024 frame are scaled by exactly 1.
+        source_size = embedding.input_size if in_frame else embedding.original_size
+        decoder_prompts = encode_prompts(prompts, source_size, embedding.input_size)
         scores, low_res = self.model._decode(
             embedding.array,
             decoder_prompts.point_coords,
@@ -485,11 +702,20 @@ class SamPredictor:
         return_logits: bool,
         num_multimask_outputs: int | None,
         use_stability_score: bool,
+        *,
+        embedding: ImageEmbedding | None = None,
+        in_frame: bool = False,
     ) -> Prediction:
-        embedding = self._require_embedding("predict")
+        if embedding is None:
+            embedding = self._require_embedding("predict")
         return_logits = flag(return_logits, "return_logits")
         scores, low_res = self._decode(
-            embedding, prompts, multimask_output, num_multimask_outputs, use_stability_score
+            embedding,
+            prompts,
+            multimask_output,
+            num_multimask_outputs,
+            use_stability_score,
+            in_frame,
         )
         masks = self._upsample(low_res, embedding, return_logits)
         if prompts.batched:

@@ -5,6 +5,12 @@ all of them as points in the 1024 frame: the caller's points first, then the
 box as two corners labelled 2 (top-left) and 3 (bottom-right). When there is no
 box, a padding point (0, 0) labelled -1 is appended, as the reference
 predictor does; the ONNX graph does not add it itself.
+
+Callers may also give a box in those two other forms: its corners
+``[[x0, y0], [x1, y1]]`` as ``box``, or two points labelled 2 and 3 (the ONNX
+convention the EdgeSAM authors' ONNX predictor uses). Both become the same
+XYXY box as ``box=[x0, y0, x1, y1]``. Torch tensors are converted to numpy on
+the way in.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from edgesam._compat import to_numpy
 from edgesam._errors import InvalidPromptError
 from edgesam._transforms import apply_coords
 from edgesam._validate import finite_float32, finite_float64
@@ -124,14 +131,39 @@ def _points(
             f"shape {labels_shape}",
             argument="point_labels",
         )
-    bad = ~np.isin(labels, (0.0, 1.0, LABEL_PADDING))
+    bad = ~np.isin(labels, (0.0, 1.0, LABEL_PADDING, LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT))
     if np.any(bad):
         raise InvalidPromptError(
-            "point_labels must be 1 (foreground) or 0 (background), or -1 for a padding "
-            f"point that the decoder ignores: got {sorted(set(labels[bad].tolist()))}",
+            "point_labels must be 1 (foreground) or 0 (background), -1 for a padding "
+            "point that the decoder ignores, or 2 and 3 for a box's top-left and "
+            f"bottom-right corners: got {sorted(set(labels[bad].tolist()))}",
             argument="point_labels",
         )
     return coords, labels, batched
+
+
+def _corner_box(
+    coords: NDArray[np.float64], labels: NDArray[np.float32]
+) -> tuple[NDArray[np.float64] | None, NDArray[np.float32] | None, NDArray[np.float64] | None]:
+    """Take the points labelled 2 and 3 out as one XYXY box per prompt set."""
+    top_left = labels == LABEL_BOX_TOP_LEFT
+    bottom_right = labels == LABEL_BOX_BOTTOM_RIGHT
+    if not (np.any(top_left) or np.any(bottom_right)):
+        return coords, labels, None
+    if not (np.all(top_left.sum(axis=1) == 1) and np.all(bottom_right.sum(axis=1) == 1)):
+        raise InvalidPromptError(
+            "point_labels 2 and 3 mark a box's top-left and bottom-right corners: each "
+            "prompt set needs exactly one point labelled 2 and one labelled 3, got "
+            f"{top_left.sum(axis=1).tolist()} and {bottom_right.sum(axis=1).tolist()} per set. "
+            "Or pass the box as box=[x0, y0, x1, y1]",
+            argument="point_labels",
+        )
+    boxes = np.concatenate([coords[top_left], coords[bottom_right]], axis=1)
+    rest = ~(top_left | bottom_right)
+    batch, count = labels.shape
+    if count == 2:
+        return None, None, boxes
+    return coords[rest].reshape(batch, count - 2, 2), labels[rest].reshape(batch, count - 2), boxes
 
 
 def _boxes(box: object, box_name: str) -> tuple[NDArray[np.float64] | None, bool]:
@@ -139,13 +171,17 @@ def _boxes(box: object, box_name: str) -> tuple[NDArray[np.float64] | None, bool
         return None, False
     boxes = finite_float64(box, box_name)
     given_shape = boxes.shape
+    # Corners [[x0, y0], [x1, y1]], as segment_anything's apply_boxes reads them.
+    if boxes.ndim >= 2 and boxes.shape[-2:] == (2, 2):
+        boxes = boxes.reshape(*boxes.shape[:-2], 4)
     # (4,) and segment_anything's habitual (1, 4) are one prompt; (B, 4) with B > 1 a batch.
     batched = boxes.ndim == 2 and boxes.shape[0] > 1
     if boxes.ndim == 1:
         boxes = boxes[None]
     if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] == 0:
         raise InvalidPromptError(
-            f"box must have shape (4,) or (B, 4), XYXY in pixels: got shape {given_shape}",
+            f"{box_name} must have shape (4,) or (B, 4), XYXY in pixels, or corners "
+            f"[[x0, y0], [x1, y1]] of shape (2, 2) or (B, 2, 2): got shape {given_shape}",
             argument=box_name,
         )
     inverted = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
@@ -201,9 +237,19 @@ def validate_prompts(
     InvalidPromptError
         With a message naming the argument, what was received and the fix.
     """
+    point_coords, point_labels = to_numpy(point_coords), to_numpy(point_labels)
     coords, labels, points_batched = _points(point_coords, point_labels, force_batch)
-    boxes, boxes_batched = _boxes(box, box_name)
-    mask, mask_batched = _mask(mask_input)
+    boxes, boxes_batched = _boxes(to_numpy(box), box_name)
+    if coords is not None and labels is not None:
+        coords, labels, corners = _corner_box(coords, labels)
+        if corners is not None:
+            if boxes is not None:
+                raise InvalidPromptError(
+                    "got a box twice: as box and as points labelled 2 and 3 (its corners); "
+                    "pass one of them"
+                )
+            boxes, _ = _boxes(corners, "the box from points labelled 2 and 3")
+    mask, mask_batched = _mask(to_numpy(mask_input))
     if coords is None and boxes is None:
         raise InvalidPromptError(
             "predict needs a prompt: point_coords with point_labels, a box, or both "

@@ -149,6 +149,16 @@ def _print_json(payload: dict[str, object]) -> None:
     print(json.dumps(payload, indent=2))
 
 
+def _add_polygon_tolerance(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--polygon-tolerance",
+        type=float,
+        default=0.0,
+        metavar="PIXELS",
+        help="simplify polygons by up to this many pixels for smaller files (default 0: exact)",
+    )
+
+
 def _load_predictor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from edgesam import SamPredictor
 
@@ -164,14 +174,18 @@ def _load_predictor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
+    import json
+
     import numpy as np
 
+    from edgesam._atomic import check_destination, write_bytes_atomic
     from edgesam._formats import (
         check_mask_path,
         check_overlay_path,
         save_binary_mask,
         save_overlay,
     )
+    from edgesam.formats import masks_to_polygons
 
     if not args.point and not args.box:
         raise UsageError("segment needs a prompt: at least one --point X,Y[,LABEL] or a --box")
@@ -179,6 +193,10 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     check_mask_path(args.output, "--output")
     if args.overlay is not None:
         check_overlay_path(args.overlay, "--overlay")
+    if args.polygons is not None:
+        check_destination(args.polygons, "--polygons")
+    if not args.polygon_tolerance >= 0:  # also refuses nan
+        raise UsageError(f"--polygon-tolerance must be >= 0: got {args.polygon_tolerance}")
     predictor = _load_predictor(args)
     predictor.set_image(args.image)
     coords = labels = None
@@ -200,6 +218,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     if args.overlay is not None:
         # The path, not Image.open: load_rgb turns it upright as set_image did.
         save_overlay(args.image, [masks[best]], args.overlay)
+    polygons: list[list[float]] | None = None
+    if args.polygons is not None:
+        polygons = masks_to_polygons(masks[best], tolerance=args.polygon_tolerance)
+        height, width = masks[best].shape
+        document = {"height": height, "width": width, "score": score, "segmentation": polygons}
+        write_bytes_atomic(args.polygons, json.dumps(document).encode(), "--polygons")
     if args.json:
         _print_json(
             {
@@ -208,12 +232,15 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                 "overlay": None if args.overlay is None else str(args.overlay),
                 "pixels": pixels,
                 "score": score,
+                "polygons": None if args.polygons is None else str(args.polygons),
             }
         )
         return EXIT_OK
     print(f"{args.output}: mask of {pixels} pixels, score {score:.3f}")
     if args.overlay is not None:
         print(f"{args.overlay}: overlay")
+    if polygons is not None:
+        print(f"{args.polygons}: {len(polygons)} polygon(s)")
     return EXIT_OK
 
 
@@ -263,6 +290,8 @@ def _cmd_everything(args: argparse.Namespace) -> int:
 
     from edgesam._everything import find_images, segment_everything
 
+    if not args.polygon_tolerance >= 0:  # also refuses nan
+        raise UsageError(f"--polygon-tolerance must be >= 0: got {args.polygon_tolerance}")
     images = find_images(args.inputs)
     if not images:
         raise UsageError("no image files found in the given inputs")
@@ -283,6 +312,7 @@ def _cmd_everything(args: argparse.Namespace) -> int:
         args.output,
         output_format=args.format,
         overlay=args.overlay,
+        polygon_tolerance=args.polygon_tolerance,
         **options,
     )
     named = [path for path in summary.unreadable if path in args.inputs]
@@ -436,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument(
         "--overlay", type=Path, help="also write the mask drawn over the image (.png, .jpg, ...)"
     )
+    segment.add_argument(
+        "--polygons", type=Path, help="also write the mask as COCO polygons to this .json file"
+    )
+    _add_polygon_tolerance(segment)
     _add_model_options(segment)
     _add_common_options(segment, json_output=True)
     segment.set_defaults(func=_cmd_segment)
@@ -451,10 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     everything.add_argument("--output", type=Path, required=True, help="output directory")
     everything.add_argument(
         "--format",
-        choices=("png", "coco-rle"),
+        choices=("png", "coco-rle", "coco-polygons"),
         default="png",
-        help="png: one PNG per mask + metadata.csv; coco-rle: one COCO-style JSON per image",
+        help="png: one PNG per mask + metadata.csv; coco-rle: one COCO-style JSON per image; "
+        "coco-polygons: the same with polygons (polygons.json)",
     )
+    _add_polygon_tolerance(everything)
     everything.add_argument("--overlay", action="store_true", help="also write overlay.png")
     generator = everything.add_argument_group(
         "generator", "segment_anything's SamAutomaticMaskGenerator options"
