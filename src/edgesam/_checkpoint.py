@@ -461,6 +461,8 @@ _TENSOR_BUILDERS = frozenset(
 )
 _ATOMS = frozenset(
     {
+        getattr(pickletools, "pybytearray", pickletools.pybytes),  # protocol 5 types
+        getattr(pickletools, "pybuffer", pickletools.pybytes),
         pickletools.pyint,
         pickletools.pylong,
         pickletools.pyinteger_or_bool,
@@ -468,10 +470,8 @@ _ATOMS = frozenset(
         pickletools.pyfloat,
         pickletools.pystring,
         pickletools.pybytes,
-        pickletools.pybytearray,
         pickletools.pyunicode,
         pickletools.pynone,
-        pickletools.pybuffer,
     }
 )
 _MUTATORS = frozenset({"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"})
@@ -488,6 +488,10 @@ class _Item:
         self.depth = depth
         self.container = container
         self.name = name
+
+
+def _memo_index(arg: object) -> int:
+    return arg if isinstance(arg, int) else int(str(arg))
 
 
 def _scan_pickle(data: bytes) -> None:
@@ -513,10 +517,10 @@ def _scan_pickle(data: bytes) -> None:
             continue
         if name in _PUTS or name == "MEMOIZE":
             if stack:
-                memo[len(memo) if name == "MEMOIZE" else int(arg)] = stack[-1]
+                memo[len(memo) if name == "MEMOIZE" else _memo_index(arg)] = stack[-1]
             continue
         if name in _GETS:
-            item = memo.get(int(arg))
+            item = memo.get(_memo_index(arg))
             if item is None:
                 return  # the unpickler refuses a missing memo entry itself
             if item.container:
@@ -585,8 +589,7 @@ def _unpickle(data: bytes, file: Path) -> object:
         raise
     except _Malformed as err:
         raise CheckpointError(
-            f"{file} is not a readable checkpoint: {err}; pass a state dict saved with "
-            "torch.save"
+            f"{file} is not a readable checkpoint: {err}; pass a state dict saved with torch.save"
         ) from err
     except Exception as err:  # any failure to decode untrusted bytes means a bad file
         raise CheckpointError(
@@ -696,7 +699,8 @@ def read_state_dict(
             raise CheckpointError(
                 f"{file} lacks {len(missing)} of the {len(wanted)} tensors needed: "
                 f"{_listing(missing)}; it has {len(state)} tensors "
-                f"(e.g. {_listing([key[:80] for key in itertools.islice(state, 3)]) or 'none'}). Pass the matching "
+                f"(e.g. {_listing([key[:80] for key in itertools.islice(state, 3)]) or 'none'})"
+                ". Pass the matching "
                 "EdgeSAM checkpoint (edge_sam.pth or edge_sam_3x.pth)"
             )
 
