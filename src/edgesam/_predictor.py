@@ -3,21 +3,30 @@
 ``set_image`` runs the encoder once; ``predict`` decodes prompts against the
 stored embedding as often as you like. The predictor holds per-image state
 only, so it is cheap: make one per image or per thread, all sharing one
-:class:`~edgesam.EdgeSam`.
+:class:`~edgesam.EdgeSam`. A predictor shared by threads anyway is safe but
+serial: each public call holds the predictor's lock, so a second thread waits
+for the first call to finish instead of seeing half-written state.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
-from typing import Literal
+import threading
+from collections.abc import Callable, Sequence
+from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
 from edgesam._embedding import ImageEmbedding
-from edgesam._errors import ImageNotSetError, InvalidEmbeddingError, InvalidInputError
+from edgesam._errors import (
+    ImageNotSetError,
+    InferenceError,
+    InvalidEmbeddingError,
+    InvalidInputError,
+)
 from edgesam._heap import release_free_heap
 from edgesam._image import load_rgb
 from edgesam._model import EdgeSam
@@ -36,6 +45,22 @@ LowResPrediction = tuple[NDArray[np.float32], NDArray[np.float32]]
 
 _OUTPUTS = {1: (0,), 3: (1, 2, 3), 4: (0, 1, 2, 3)}
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_call_at_a_time(
+    method: Callable[Concatenate[SamPredictor, _P], _R],
+) -> Callable[Concatenate[SamPredictor, _P], _R]:
+    """Run ``method`` holding the predictor's lock: calls from other threads wait."""
+
+    @functools.wraps(method)
+    def locked(self: SamPredictor, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
 
 def _flag(value: object, name: str) -> bool:
     """``value`` as a bool, refusing look-alikes such as the string ``"False"`` (truthy)."""
@@ -49,12 +74,27 @@ def _flag(value: object, name: str) -> bool:
 def _output_indices(multimask_output: bool, num_multimask_outputs: int | None) -> tuple[int, ...]:
     if num_multimask_outputs is None:
         return _OUTPUTS[3] if multimask_output else _OUTPUTS[1]
-    if isinstance(num_multimask_outputs, bool) or num_multimask_outputs not in _OUTPUTS:
+    if (
+        isinstance(num_multimask_outputs, bool)
+        or not isinstance(num_multimask_outputs, int | np.integer)
+        or int(num_multimask_outputs) not in _OUTPUTS
+    ):
         raise InvalidInputError(
             f"num_multimask_outputs must be 1, 3 or 4: got {num_multimask_outputs!r}. "
             "1 = the single-mask output, 3 = the three multimask outputs, 4 = all of them"
         )
-    return _OUTPUTS[num_multimask_outputs]
+    return _OUTPUTS[int(num_multimask_outputs)]
+
+
+def _check_finite(scores: NDArray[np.float32], low_res: NDArray[np.float32], model: str) -> None:
+    """Refuse decoder outputs with NaN or infinity: a damaged or foreign model, not masks."""
+    for name, array in (("scores", scores), ("mask logits", low_res)):
+        if array.size and not (np.isfinite(array.max()) and np.isfinite(array.min())):
+            raise InferenceError(
+                f"the decoder of model {model!r} returned NaN or infinite {name}, so its "
+                "masks would be meaningless; the model file is damaged or not an EdgeSAM "
+                "decoder: download it again or re-export it"
+            )
 
 
 class SamPredictor:
@@ -96,6 +136,8 @@ class SamPredictor:
             )
         self.model = model
         self.trim_memory = True
+        # Held by every public call; reentrant because set_image calls reset_image.
+        self._lock = threading.RLock()
         self._buffer: NDArray[np.float32] | None = None
         self._scratch = Scratch()
         # The input_size last written into _buffer (zeros elsewhere); None: unknown.
@@ -183,6 +225,7 @@ class SamPredictor:
         """Execution providers that really run, per session (``encoder``, ``decoder``)."""
         return self.model.providers
 
+    @_one_call_at_a_time
     def set_image(self, image: object, image_format: Literal["RGB", "BGR"] = "RGB") -> None:
         """Compute the embedding of ``image`` for the following :meth:`predict` calls.
 
@@ -221,6 +264,7 @@ class SamPredictor:
             release_free_heap()
         self._last_size = original_size
 
+    @_one_call_at_a_time
     def get_image_embedding(self) -> ImageEmbedding:
         """The current image's embedding, with its sizes and model fingerprint.
 
@@ -234,6 +278,7 @@ class SamPredictor:
         """
         return self._require_embedding("get_image_embedding")
 
+    @_one_call_at_a_time
     def set_image_embedding(self, embedding: ImageEmbedding) -> None:
         """Restore an embedding made earlier (possibly elsewhere) without the encoder.
 
@@ -256,6 +301,7 @@ class SamPredictor:
         self._embedding = embedding
         self._resident = self.model.to_device(embedding.array)
 
+    @_one_call_at_a_time
     def reset_image(self) -> None:
         """Forget the current image, its embedding and its sizes."""
         self._embedding = None
@@ -270,6 +316,7 @@ class SamPredictor:
 
     # -- prediction ---------------------------------------------------------------------
 
+    @_one_call_at_a_time
     def predict(
         self,
         point_coords: object = None,
@@ -343,6 +390,7 @@ class SamPredictor:
             prompts, multimask_output, return_logits, num_multimask_outputs, use_stability_score
         )
 
+    @_one_call_at_a_time
     def predict_batch(
         self,
         point_coords: object = None,
@@ -379,6 +427,7 @@ class SamPredictor:
             prompts, multimask_output, return_logits, num_multimask_outputs, use_stability_score
         )
 
+    @_one_call_at_a_time
     def predict_low_res(
         self,
         point_coords: object = None,
@@ -420,6 +469,7 @@ class SamPredictor:
             return scores, low_res
         return scores[0], low_res[0]
 
+    @_one_call_at_a_time
     def upsample(
         self, low_res_logits: object, return_logits: bool = False
     ) -> NDArray[np.bool_] | NDArray[np.float32]:
@@ -438,11 +488,23 @@ class SamPredictor:
             Identical to the masks :meth:`predict` returns for the same logits.
         """
         embedding = self._require_embedding("upsample")
-        array = np.asarray(low_res_logits)
+        try:
+            array = np.asarray(low_res_logits)
+        except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
+            raise InvalidInputError(
+                "low_res_logits must be a numeric array of shape (..., 256, 256), as returned by "
+                f"predict_low_res: got a {type(low_res_logits).__name__} numpy cannot read "
+                f"as one ({err})"
+            ) from err
         if array.ndim < 2 or array.shape[-2:] != (256, 256) or array.dtype.kind not in "fiu":
             raise InvalidInputError(
                 "low_res_logits must be a numeric array of shape (..., 256, 256), as returned by "
                 f"predict_low_res: got {array.dtype} {array.shape}"
+            )
+        if array.size and not (np.isfinite(array.max()) and np.isfinite(array.min())):
+            raise InvalidInputError(
+                "low_res_logits contains NaN or infinity; pass the logits predict_low_res "
+                "returned, unchanged"
             )
         return self._upsample(
             np.asarray(array, dtype=np.float32), embedding, _flag(return_logits, "return_logits")
@@ -469,6 +531,7 @@ class SamPredictor:
         )
         low_res = np.ascontiguousarray(low_res[:, outputs])
         scores = stability_scores(low_res) if use_stability_score else scores[:, outputs]
+        _check_finite(scores, low_res, self.model.name)
         return scores, low_res
 
     @staticmethod
