@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._atomic import atomic_writer
-from edgesam._errors import InvalidEmbeddingError
+from edgesam._errors import InvalidEmbeddingError, InvalidInputError
 from edgesam._files import open_regular_file, short_repr
 from edgesam._local import path_argument
 from edgesam._transforms import input_size_for
@@ -122,6 +122,11 @@ class ImageEmbedding:
             If ``path`` is not a str or os.PathLike.
         """
         target = path_argument(path, "path", "an .npz file")
+        if not target.name or target.is_dir():
+            raise InvalidInputError(
+                f"path must name an .npz file to write: got {os.fspath(path)!r}, which is "
+                f"{'empty' if not os.fspath(path) else 'a folder'}; pass e.g. 'image.npz'"
+            )
         if target.suffix != ".npz":
             target = target.with_name(target.name + ".npz")
         meta = {

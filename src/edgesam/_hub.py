@@ -48,6 +48,8 @@ from edgesam._errors import (
     WeightsError,
     WeightsNotFoundError,
 )
+from edgesam._files import short_repr
+from edgesam._local import path_argument
 from edgesam._registry import FILE_ROLES, FileRole, FileSpec, ModelSpec
 
 __all__ = [
@@ -149,6 +151,14 @@ def fetch_file(
     WeightsError
         The cache folder cannot be written.
     """
+    _check_hub_options(
+        revision=revision,
+        cache_dir=cache_dir,
+        token=token,
+        endpoint=endpoint,
+        local_files_only=local_files_only,
+        force_download=force_download,
+    )
     if force_download and local_files_only:
         raise InvalidInputError(
             "force_download=True needs the network and local_files_only=True forbids it: "
@@ -276,6 +286,39 @@ def cached_path(
         repo_type=model.repo_type,
     )
     return Path(found) if isinstance(found, str) else None
+
+
+def _check_hub_options(
+    *,
+    revision: object,
+    cache_dir: object,
+    token: object,
+    endpoint: object,
+    local_files_only: object,
+    force_download: object,
+) -> None:
+    """Refuse hub options of the wrong type with the package's error, before any I/O."""
+    if cache_dir is not None:
+        folder = path_argument(cache_dir, "cache_dir", "a folder")
+        try:
+            folder.expanduser()
+        except RuntimeError as err:  # "~user" of an unknown user
+            raise InvalidInputError(
+                f"cache_dir={os.fspath(folder)!r} starts with a ~ that names no known user's "
+                "home folder; pass an absolute path"
+            ) from err
+    for name, value in (("revision", revision), ("endpoint", endpoint)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(
+                f"{name} must be a str or None: got {type(value).__name__} {short_repr(value)}"
+            )
+    if token is not None and not isinstance(token, bool | str):
+        raise InvalidInputError(
+            f"token must be a str, True, False or None: got {type(token).__name__}"
+        )
+    for name, value in (("local_files_only", local_files_only), ("force_download", force_download)):
+        if not isinstance(value, bool):
+            raise InvalidInputError(f"{name} must be True or False: got {short_repr(value)}")
 
 
 # -- verification ---------------------------------------------------------------------------
