@@ -18,11 +18,13 @@ variables (``HF_HOME``, ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``,
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +41,10 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 from typing_extensions import Unpack
 
+from edgesam._config import ENV_DOWNLOAD_TIMEOUT, download_timeout_from_env
 from edgesam._errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -167,8 +171,10 @@ def fetch_file(
     from edgesam import __version__  # late: edgesam/__init__ imports the modules that use this one
 
     request = _Request(model, file, revision, cache_dir, endpoint, local_files_only, force_download)
+    deadline = download_timeout_from_env()
     try:
-        downloaded = hf_hub_download(
+        downloaded = _download_within(
+            deadline,
             model.repo_id,
             file.path,
             repo_type=model.repo_type,
@@ -181,6 +187,14 @@ def fetch_file(
             library_name="edgesam",
             library_version=__version__,
         )
+    except _DeadlinePassed as err:
+        raise DownloadError(
+            f"cannot download {request.what} from {request.url}: it did not finish within "
+            f"{deadline:g} s ({ENV_DOWNLOAD_TIMEOUT}), the server is too slow or stalled, and "
+            f"{request.no_fallback}. To fix: try again later or through a faster network or "
+            f"mirror (HF_ENDPOINT / endpoint=), or allow more time with {ENV_DOWNLOAD_TIMEOUT}="
+            "<seconds> (0 for no limit); a later call resumes the partial download"
+        ) from err
     except Exception as err:
         mapped = _translate_hub_error(err, request)
         if mapped is None:
@@ -494,8 +508,97 @@ class _Request:
         return f"it is not in the cache ({self.cache})"
 
 
+class _DeadlinePassed(Exception):
+    """A download ran past ``EDGESAM_DOWNLOAD_TIMEOUT``."""
+
+
+class _Abandoned(Exception):
+    """Raised inside an abandoned download's thread to stop it at its next chunk."""
+
+
+def _abortable_progress(abandoned: threading.Event) -> type[hf_tqdm]:
+    """huggingface_hub's progress bar, which stops the download once ``abandoned`` is set."""
+
+    class _AbortableProgress(hf_tqdm):
+        def update(self, n: float | None = 1) -> bool | None:
+            if abandoned.is_set():
+                raise _Abandoned("the download ran past its deadline")
+            result: bool | None = super().update(n)
+            return result
+
+    return _AbortableProgress
+
+
+def _download_within(deadline: float | None, *args: Any, **kwargs: Any) -> str:
+    """``hf_hub_download(*args, **kwargs)``, given up after ``deadline`` seconds in all.
+
+    The download runs in a daemon thread that the caller waits for. Past the
+    deadline the caller gets :class:`_DeadlinePassed` at once; the thread is
+    told to stop and does so at its next chunk (or when the connection's own
+    read timeout fires), leaving huggingface_hub's ``.incomplete`` file for a
+    later call to resume. Nothing is ever written to the final cache path
+    unless the whole file arrived.
+    """
+    if deadline is None:
+        path: str = hf_hub_download(*args, **kwargs)
+        return path
+    abandoned = threading.Event()
+    outcome: list[tuple[bool, Any]] = []
+
+    def work() -> None:
+        try:
+            outcome.append(
+                (True, hf_hub_download(*args, tqdm_class=_abortable_progress(abandoned), **kwargs))
+            )
+        except BaseException as err:  # handed to the caller's thread below
+            outcome.append((False, err))
+
+    worker = threading.Thread(target=work, name="edgesam-download", daemon=True)
+    worker.start()
+    try:
+        worker.join(deadline)
+    except BaseException:
+        abandoned.set()
+        raise
+    if worker.is_alive() or not outcome:
+        abandoned.set()
+        raise _DeadlinePassed
+    succeeded, value = outcome[0]
+    if succeeded:
+        return str(value)
+    raise value
+
+
+_DISK_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EFBIG: "the file is larger than the file system or this process's file-size limit allow",
+    errno.EROFS: "the file system is read-only",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "the disk quota is used up",
+}
+
+
+def _disk_error(err: BaseException) -> OSError | None:
+    """The OSError behind ``err`` that says the disk refused a write, if any."""
+    seen: BaseException | None = err
+    for _ in range(6):  # the error, and a few levels of its causes
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in _DISK_ERRNOS:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _translate_hub_error(err: Exception, request: _Request) -> WeightsError | None:
     """Our exception for one that ``hf_hub_download`` raised, or None to let it through."""
+    disk = _disk_error(err)
+    if disk is not None:
+        return WeightsError(
+            f"cannot store {request.what} in the cache at {request.cache}: "
+            f"{_DISK_ERRNOS[disk.errno]} ({disk.strerror or disk}). This is not a network "
+            "problem. To fix: free space (or lift the limit) there, or point HF_HUB_CACHE "
+            "(or cache_dir=) at a writable folder on a disk with room"
+        )
     if isinstance(err, LocalEntryNotFoundError):
         # Raised when nothing usable is cached and the Hub was not asked (local_files_only,
         # HF_HUB_OFFLINE) or could not answer; the reason, if any, is its __cause__.
