@@ -18,7 +18,8 @@ The server speaks the part of the Hub's protocol that ``hf_hub_download`` uses
 
 Knobs: ``fail_status`` (answer every request, or those in ``fail_methods``,
 with that status), ``corrupt`` (serve bytes that differ from the advertised
-ETag), ``trickle`` (send bodies slowly), ``required_token`` (401 without ``Authorization: Bearer <token>``),
+ETag), ``trickle`` (send bodies slowly), ``required_token`` (401 without
+``Authorization: Bearer <token>``),
 ``requests`` / :meth:`FakeHub.count` (what the client asked), :meth:`FakeHub.stop`.
 
 Usage from a test module (binding the fixtures makes pytest find them; importing
