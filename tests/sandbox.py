@@ -14,7 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(os.environ.get("EDGESAM_SANDBOX_SRC") or Path(__file__).resolve().parents[1] / "src")
 
 # The child prints one line: OK, or the class name of the exception it raised.
 _PRELUDE = """
