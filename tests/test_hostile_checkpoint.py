@@ -264,3 +264,19 @@ def test_a_huge_integer_in_the_pickle_is_reported_briefly(tmp_path: Path) -> Non
     assert result.startswith("RAISED CheckpointError"), result
     assert "bit integer" in result
     assert len(result) < 600
+
+
+def test_a_pickle_the_walk_cannot_follow_is_refused_not_skipped(tmp_path: Path) -> None:
+    # POP on an empty frame pops the MARK in the unpickler; a walk that stopped there
+    # would leave the deep nesting after it unchecked.
+    pickled = (
+        PROTO
+        + pickle.MARK
+        + pickle.POP
+        + pickle.BININT1
+        + b"\x01"
+        + pickle.TUPLE1 * 1_000_000
+        + pickle.STOP
+    )
+    result = _read(_archive(tmp_path / "popmark.pth", pickled))
+    assert result.startswith("RAISED CheckpointError"), result

@@ -501,7 +501,9 @@ def _scan_pickle(data: bytes) -> None:
     container, and refuses a container fetched again from the memo or
     duplicated (a shared reference), a nesting deeper than
     :data:`MAX_PICKLE_DEPTH`, or more than :data:`MAX_PICKLE_OPCODES` opcodes.
-    Opcodes the real unpickler would reject (stack underflow) are left to it.
+    A pickle this walk cannot follow exactly as the unpickler would (a stack
+    underflow, a missing memo entry, a container never closed) is refused too:
+    torch.save never writes one, and walking on could let the rest go unchecked.
     """
     stack: list[_Item] = []
     marks: list[int] = []
@@ -516,13 +518,14 @@ def _scan_pickle(data: bytes) -> None:
                 raise _Malformed(f"its data.pkl nests more than {MAX_PICKLE_DEPTH} levels deep")
             continue
         if name in _PUTS or name == "MEMOIZE":
-            if stack:
-                memo[len(memo) if name == "MEMOIZE" else _memo_index(arg)] = stack[-1]
+            if len(stack) <= (marks[-1] if marks else 0):
+                raise _Malformed(f"its data.pkl has {name} with nothing on the stack")
+            memo[len(memo) if name == "MEMOIZE" else _memo_index(arg)] = stack[-1]
             continue
         if name in _GETS:
             item = memo.get(_memo_index(arg))
             if item is None:
-                return  # the unpickler refuses a missing memo entry itself
+                raise _Malformed("its data.pkl fetches a memo entry it never stored")
             if item.container:
                 raise _Malformed(
                     "its data.pkl refers to one container from two places (a shared "
@@ -531,17 +534,18 @@ def _scan_pickle(data: bytes) -> None:
             stack.append(item)
             continue
         if name == "DUP":
-            if stack and stack[-1].container:
+            if len(stack) <= (marks[-1] if marks else 0):
+                raise _Malformed("its data.pkl has DUP with nothing on the stack")
+            if stack[-1].container:
                 raise _Malformed("its data.pkl duplicates a container, which torch.save never does")
-            if stack:
-                stack.append(stack[-1])
+            stack.append(stack[-1])
             continue
         # Pop what the opcode consumes: everything since the last MARK, and fixed items.
         before = opcode.stack_before
         popped: list[_Item] = []
         if pickletools.markobject in before:
             if not marks:
-                return  # the unpickler reports the missing MARK
+                raise _Malformed(f"its data.pkl has {name} without a MARK before it")
             start = marks.pop()
             popped = stack[start:]
             del stack[start:]
@@ -550,7 +554,7 @@ def _scan_pickle(data: bytes) -> None:
             fixed = len(before)
         if fixed:
             if len(stack) - (marks[-1] if marks else 0) < fixed:
-                return  # stack underflow: the unpickler reports it
+                raise _Malformed(f"its data.pkl has {name} with too few items on the stack")
             popped = stack[-fixed:] + popped
             del stack[-fixed:]
         after = opcode.stack_after
