@@ -18,7 +18,8 @@ The server speaks the part of the Hub's protocol that ``hf_hub_download`` uses
 
 Knobs: ``fail_status`` (answer every request, or those in ``fail_methods``,
 with that status), ``corrupt`` (serve bytes that differ from the advertised
-ETag), ``required_token`` (401 without ``Authorization: Bearer <token>``),
+ETag), ``trickle`` (send bodies slowly), ``required_token`` (401 without
+``Authorization: Bearer <token>``),
 ``requests`` / :meth:`FakeHub.count` (what the client asked), :meth:`FakeHub.stop`.
 
 Usage from a test module (binding the fixtures makes pytest find them; importing
@@ -124,6 +125,9 @@ class FakeHub:
         (e.g. 500), on both servers; None serves normally. Can be changed at any time.
     corrupt : bool, default False
         Serve one flipped byte per file while still advertising the genuine ETag.
+    trickle : float, optional
+        Send bodies 1 KiB at a time, waiting this many seconds after each piece
+        (a stalled mirror); None sends them at once. Stops when the hub stops.
     required_token : str, optional
         Answer ``/resolve/`` with 401 (as the Hub does for a private repository)
         unless the request carries ``Authorization: Bearer <required_token>``.
@@ -139,6 +143,7 @@ class FakeHub:
     fail_methods: frozenset[str] = frozenset({"HEAD", "GET"})
     corrupt: bool = False
     required_token: str | None = None
+    trickle: float | None = None
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     sandbox: HfSandbox | None = None
 
@@ -377,7 +382,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "Content-Range", f"bytes {start}-{start + len(body) - 1}/{len(content)}"
             )
         self.end_headers()
-        if send_body:
+        if send_body and self.hub.trickle is not None:
+            for at in range(0, len(body), 1024):
+                if self.hub.stopped:
+                    return
+                self.wfile.write(body[at : at + 1024])
+                self.wfile.flush()
+                time.sleep(self.hub.trickle)
+        elif send_body:
             self.wfile.write(body)
 
     def _error(
@@ -399,7 +411,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if send_body:
+        if send_body and self.hub.trickle is not None:
+            for at in range(0, len(body), 1024):
+                if self.hub.stopped:
+                    return
+                self.wfile.write(body[at : at + 1024])
+                self.wfile.flush()
+                time.sleep(self.hub.trickle)
+        elif send_body:
             self.wfile.write(body)
 
 

@@ -141,6 +141,7 @@ def test_mask_input_offline_without_checkpoint_is_clear(
         offline.predict([[5, 5]], [1], mask_input=np.zeros((1, 256, 256), np.float32))
 
 
+@pytest.mark.reference
 def test_checkpoint_downloaded_lazily_on_first_mask_input(
     fake_hub: FakeHub,
     tiny_model_files: dict[str, Path],

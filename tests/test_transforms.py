@@ -256,8 +256,12 @@ def _one_pillow_call(rgb: np.ndarray) -> np.ndarray:
         (10000, 20),
         (20, 10000),
         (37, 53),  # enlarged
-        (600, 1024),  # width kept: vertical pass only
-        (1024, 600),  # height kept: horizontal pass only
+        (600, 1024),  # already 1024 on the long side: both sides kept, no resize
+        (1024, 600),  # the same, portrait
+        (50, 1030),  # 50 * 1024 / 1030 = 49.7 -> 50: height kept, horizontal pass only
+        (1030, 50),  # width kept: vertical pass only
+        (1, 1500),  # 1 * 1024 / 1500 = 0.68 -> 1: height kept, horizontal pass only
+        (1500, 1),  # width kept: vertical pass only
         (1023, 1025),
         (2, 1),
     ],

@@ -16,6 +16,17 @@ defined here for them: nothing is imported and nothing outside this module is
 ever called. Any other global makes the file refused with
 :class:`~edgesam.UnsafeCheckpointError`.
 
+Before anything is unpickled, ``data.pkl`` is read with a size bound and its
+opcodes are walked once (:func:`pickletools.genops`, which decodes and runs
+nothing): the number of opcodes, the nesting depth of containers and marks are
+bounded, and a container fetched twice from the pickle memo (a shared
+reference) is refused. A torch state dict never shares a container, and
+shared containers are how a kilobyte of pickle becomes a structure whose
+hashing, comparison or printing never ends. Every zip member is read with a
+bound, encrypted members and compression methods other than stored/deflate
+are refused, and each tensor must have positive strides and fit, element for
+element, in its storage's bytes.
+
 Unpickling yields lightweight tensor descriptions (storage key, dtype, offset,
 size, stride); only the tensors asked for are then read from the archive and
 turned into C-contiguous numpy arrays.
@@ -23,11 +34,15 @@ turned into C-contiguous numpy arrays.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import itertools
+import math
 import pickle
+import pickletools
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
@@ -36,12 +51,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._errors import CheckpointError, UnsafeCheckpointError
+from edgesam._files import NotARegularFileError, open_regular_file, short_repr
 
 __all__ = ["listing", "read_state_dict"]
 
 _WRAPPER_KEYS = ("model", "state_dict")
 _SHOWN = 5
 _FIX_DAMAGED = "delete it and download it again, or re-save it with torch.save"
+
+# Bounds on what a checkpoint may ask of the reader. The EdgeSAM checkpoint
+# (827 tensors) has a 114 KB data.pkl of 25,410 opcodes nested 4 deep; the
+# bounds leave two orders of magnitude of room for larger state dicts.
+MAX_PICKLE_BYTES = 64 * 1024 * 1024
+"""Largest ``data.pkl`` read (declared and actual size), in bytes."""
+MAX_PICKLE_OPCODES = 4_000_000
+"""Most opcodes a ``data.pkl`` may have."""
+MAX_PICKLE_DEPTH = 64
+"""Deepest nesting of containers (and of MARKs) in a ``data.pkl``."""
+MAX_INFLATED_BYTES = 1024 * 1024 * 1024
+"""Largest size a compressed (deflate) member may inflate to; stored members are
+bounded by the file itself. torch.save writes stored members only."""
+_MAX_INT = 2**62  # offsets, sizes, strides, numels: anything larger is not a real tensor
+_SUPPORTED_COMPRESSION = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 
 # torch storage class -> (little-endian dtype of its bytes, dtype of the returned array)
 _STORAGE_DTYPES: dict[str, tuple[str, str]] = {
@@ -147,22 +178,34 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_count(value: object) -> TypeGuard[int]:
+    return _is_int(value) and 0 <= value < _MAX_INT
+
+
 def _int_tuple(value: object, what: str) -> tuple[int, ...]:
-    if isinstance(value, tuple) and all(_is_int(item) and item >= 0 for item in value):
+    if isinstance(value, tuple) and len(value) <= MAX_PICKLE_DEPTH and all(map(_is_count, value)):
         return value
-    raise _Malformed(f"a tensor's {what} is {value!r}, not a tuple of non-negative integers")
+    raise _Malformed(
+        f"a tensor's {what} is {short_repr(value)}, not a tuple of non-negative integers"
+    )
 
 
 def _rebuild_tensor(storage: object, offset: object, size: object, stride: object) -> _Tensor:
     """Stand-in for ``torch._utils._rebuild_tensor``: validate and describe, read nothing."""
     if not isinstance(storage, _Storage):
         raise _Malformed(f"a tensor is built from {type(storage).__name__}, not a storage")
-    if not (_is_int(offset) and offset >= 0):
-        raise _Malformed(f"a tensor's storage offset is {offset!r}")
+    if not _is_count(offset):
+        raise _Malformed(f"a tensor's storage offset is {short_repr(offset)}")
     shape = _int_tuple(size, "size")
     strides = _int_tuple(stride, "stride")
     if len(shape) != len(strides):
         raise _Malformed(f"a tensor has size {shape} but stride {strides}")
+    if any(n > 1 and step == 0 for n, step in zip(shape, strides, strict=True)):
+        raise _Malformed(
+            f"a tensor of size {shape} has stride {strides}: a zero stride (an expand()ed "
+            "view) repeats one element, which this reader refuses; save such a tensor with "
+            ".contiguous() first"
+        )
     if all(shape):
         last = offset + sum((n - 1) * step for n, step in zip(shape, strides, strict=True))
         if last >= storage.numel:
@@ -170,6 +213,11 @@ def _rebuild_tensor(storage: object, offset: object, size: object, stride: objec
                 f"a tensor of size {shape}, stride {strides}, offset {offset} reaches past "
                 f"its storage of {storage.numel} items"
             )
+    if math.prod(shape) > storage.numel:
+        raise _Malformed(
+            f"a tensor of size {shape} has {math.prod(shape)} elements, more than its "
+            f"storage of {storage.numel} items holds"
+        )
     return _Tensor(storage, offset, shape, strides)
 
 
@@ -245,14 +293,18 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> _Storage:
         """Resolve ``('storage', storage_type, key, location, numel)`` to a storage stand-in."""
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise _Malformed(f"unsupported persistent id {pid!r}; expected a torch storage")
+            raise _Malformed(
+                f"unsupported persistent id {short_repr(pid)}; expected a torch storage"
+            )
         _, kind, key, location, numel = pid
         if not isinstance(kind, _StorageType):
-            raise _Malformed(f"a storage has type {kind!r}, not a torch storage class")
+            raise _Malformed(f"a storage has type {short_repr(kind)}, not a torch storage class")
         if not (isinstance(key, str) and isinstance(location, str)):
-            raise _Malformed(f"a storage has key {key!r} and location {location!r}")
-        if not (_is_int(numel) and numel >= 0):
-            raise _Malformed(f"storage {key} has {numel!r} items")
+            raise _Malformed(
+                f"a storage has key {short_repr(key)} and location {short_repr(location)}"
+            )
+        if not _is_count(numel):
+            raise _Malformed(f"storage {short_repr(key)} has {short_repr(numel)} items")
         return _Storage(key, kind, numel)
 
 
@@ -268,24 +320,40 @@ def _listing(names: list[str]) -> str:
 listing = _listing  # ``a, b, c, d, e, ... (N more)``: also edgesam.export's key listing
 
 
-def _open_archive(file: Path) -> zipfile.ZipFile:
-    if not file.is_file():
-        raise CheckpointError(f"checkpoint not found: {file} is not a file")
+@contextlib.contextmanager
+def _open_archive(file: Path) -> Iterator[zipfile.ZipFile]:
     try:
-        return zipfile.ZipFile(file)
-    except zipfile.BadZipFile as err:
-        with open(file, "rb") as stream:
-            head = stream.read(2)
-        if head[:1] == b"\x80":
-            detail = (
-                "it is a bare pickle, e.g. torch's legacy (before 1.6) format, which is not "
-                "read; re-save it with torch.save(torch.load(path), path) in PyTorch 1.6 or later"
-            )
-        else:
-            detail = f"it may be truncated or not a checkpoint at all; {_FIX_DAMAGED}"
-        raise CheckpointError(f"{file} is not a PyTorch zip checkpoint: {detail}") from err
+        stream = open_regular_file(file)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {file} is not a file") from None
+    except NotARegularFileError as err:
+        raise CheckpointError(
+            f"checkpoint not found: {file} is not a file (it is a {err.kind}); pass the path "
+            "of a .pth file"
+        ) from None
     except OSError as err:
         raise CheckpointError(f"cannot read checkpoint {file}: {err}") from err
+    with stream:
+        try:
+            archive = zipfile.ZipFile(stream)
+        except zipfile.BadZipFile as err:
+            stream.seek(0)
+            raise _not_a_zip(file, stream.read(2)) from err
+        except (OSError, ValueError, EOFError) as err:
+            raise CheckpointError(f"cannot read checkpoint {file}: {err}") from err
+        with archive:
+            yield archive
+
+
+def _not_a_zip(file: Path, head: bytes) -> CheckpointError:
+    if head[:1] == b"\x80":
+        detail = (
+            "it is a bare pickle, e.g. torch's legacy (before 1.6) format, which is not "
+            "read; re-save it with torch.save(torch.load(path), path) in PyTorch 1.6 or later"
+        )
+    else:
+        detail = f"it may be truncated or not a checkpoint at all; {_FIX_DAMAGED}"
+    return CheckpointError(f"{file} is not a PyTorch zip checkpoint: {detail}")
 
 
 def _archive_prefix(archive: zipfile.ZipFile, file: Path) -> str:
@@ -304,27 +372,237 @@ def _archive_prefix(archive: zipfile.ZipFile, file: Path) -> str:
     return found[0]
 
 
-def _read_member(archive: zipfile.ZipFile, name: str, file: Path) -> bytes:
+def _member(archive: zipfile.ZipFile, name: str, file: Path) -> zipfile.ZipInfo:
+    """The member ``name``, if it exists, is not encrypted and uses a supported compression."""
     try:
-        return archive.read(name)
+        info = archive.getinfo(name)
     except KeyError:
         raise CheckpointError(f"{file} is incomplete: it lacks {name}; {_FIX_DAMAGED}") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+    if info.flag_bits & 0x1:
         raise CheckpointError(
-            f"{file} is damaged: reading {name} failed ({err}); {_FIX_DAMAGED}"
+            f"{file} is not a readable checkpoint: its member {name} is encrypted; torch.save "
+            "never encrypts, so pass the file torch.save wrote"
+        )
+    if info.compress_type not in _SUPPORTED_COMPRESSION:
+        raise CheckpointError(
+            f"{file} is not a readable checkpoint: its member {name} uses zip compression "
+            f"method {info.compress_type}, which this reader does not support (only stored "
+            "and deflate; torch.save writes stored members); re-save it with torch.save"
+        )
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_INFLATED_BYTES:
+        raise CheckpointError(
+            f"{file} is not a readable checkpoint: its compressed member {name} would "
+            f"inflate to {info.file_size} bytes, more than the {MAX_INFLATED_BYTES} this "
+            "reader allows; re-save it with torch.save (which does not compress)"
+        )
+    return info
+
+
+def _read_member(
+    archive: zipfile.ZipFile, name: str, file: Path, *, limit: int, need: int | None = None
+) -> bytes:
+    """Read ``need`` bytes (default: all) of member ``name``, never more than ``limit``.
+
+    The declared size is checked before reading and the actual size while
+    reading, so a member that lies about its size cannot make the reader
+    allocate more than the bound.
+    """
+    info = _member(archive, name, file)
+    wanted = info.file_size if need is None else need
+    if wanted > limit:
+        raise CheckpointError(
+            f"{file} is not a readable checkpoint: its member {name} is {wanted} bytes, more "
+            f"than the {limit} this reader allows"
+        )
+    if info.file_size < wanted:
+        raise CheckpointError(
+            f"{file} is damaged: {name} has {info.file_size} bytes, {wanted} expected; "
+            f"{_FIX_DAMAGED}"
+        )
+    try:
+        with archive.open(info) as stream:
+            data = stream.read(wanted)
+            if need is None and stream.read(1):
+                raise zipfile.BadZipFile(f"{name} is longer than its recorded size")
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, ValueError) as err:
+        raise CheckpointError(
+            f"{file} is damaged: reading {name} failed ({short_repr(str(err), 200)}); "
+            f"{_FIX_DAMAGED}"
         ) from err
+    except NotImplementedError as err:
+        raise CheckpointError(
+            f"{file} is not a readable checkpoint: reading {name} needs a zip feature this "
+            f"reader does not support ({err}); re-save it with torch.save"
+        ) from err
+    if len(data) != wanted:
+        raise CheckpointError(
+            f"{file} is damaged: {name} has {len(data)} bytes, {wanted} expected; {_FIX_DAMAGED}"
+        )
+    return data
 
 
 def _byte_order(archive: zipfile.ZipFile, prefix: str, file: Path) -> Literal["<", ">"]:
     name = f"{prefix}byteorder"
-    if name not in archive.namelist():
+    if name not in archive.NameToInfo:
         return "<"
-    order = _read_member(archive, name, file).strip()
+    order = _read_member(archive, name, file, limit=64).strip()
     if order == b"little":
         return "<"
     if order == b"big":
         return ">"
-    raise CheckpointError(f"{file} records byte order {order!r}; expected b'little' or b'big'")
+    raise CheckpointError(
+        f"{file} records byte order {short_repr(order)}; expected b'little' or b'big'"
+    )
+
+
+# -- the pickle, walked before it is unpickled ----------------------------------------------------
+
+# The callables whose result is a tensor: fetching one twice from the memo is a
+# tied weight, not a shared container.
+_TENSOR_BUILDERS = frozenset(
+    f"{module} {name}" for module, name in _ALLOWED if name.startswith("_rebuild_")
+)
+_ATOMS = frozenset(
+    {
+        getattr(pickletools, "pybytearray", pickletools.pybytes),  # protocol 5 types
+        getattr(pickletools, "pybuffer", pickletools.pybytes),
+        pickletools.pyint,
+        pickletools.pylong,
+        pickletools.pyinteger_or_bool,
+        pickletools.pybool,
+        pickletools.pyfloat,
+        pickletools.pystring,
+        pickletools.pybytes,
+        pickletools.pyunicode,
+        pickletools.pynone,
+    }
+)
+_MUTATORS = frozenset({"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"})
+_GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+class _Item:
+    """What the walk knows of one stack entry: nesting depth and, for some, a name."""
+
+    __slots__ = ("container", "depth", "name")
+
+    def __init__(self, depth: int, *, container: bool, name: str | None = None) -> None:
+        self.depth = depth
+        self.container = container
+        self.name = name
+
+
+def _memo_index(arg: object) -> int:
+    return arg if isinstance(arg, int) else int(str(arg))
+
+
+def _scan_pickle(data: bytes) -> None:
+    """Walk the opcodes of ``data`` without running them; raise ``_Malformed`` past a bound.
+
+    Tracks, for each stack entry, how deeply nested it is and whether it is a
+    container, and refuses a container fetched again from the memo or
+    duplicated (a shared reference), a nesting deeper than
+    :data:`MAX_PICKLE_DEPTH`, or more than :data:`MAX_PICKLE_OPCODES` opcodes.
+    A pickle this walk cannot follow exactly as the unpickler would (a stack
+    underflow, a missing memo entry, a container never closed) is refused too:
+    torch.save never writes one, and walking on could let the rest go unchecked.
+    """
+    stack: list[_Item] = []
+    marks: list[int] = []
+    memo: dict[int, _Item] = {}
+    for count, (opcode, arg, _) in enumerate(pickletools.genops(data), start=1):
+        if count > MAX_PICKLE_OPCODES:
+            raise _Malformed(f"its data.pkl has more than {MAX_PICKLE_OPCODES} opcodes")
+        name = opcode.name
+        if name == "MARK":
+            marks.append(len(stack))
+            if len(marks) > MAX_PICKLE_DEPTH:
+                raise _Malformed(f"its data.pkl nests more than {MAX_PICKLE_DEPTH} levels deep")
+            continue
+        if name in _PUTS or name == "MEMOIZE":
+            if len(stack) <= (marks[-1] if marks else 0):
+                raise _Malformed(f"its data.pkl has {name} with nothing on the stack")
+            memo[len(memo) if name == "MEMOIZE" else _memo_index(arg)] = stack[-1]
+            continue
+        if name in _GETS:
+            item = memo.get(_memo_index(arg))
+            if item is None:
+                raise _Malformed("its data.pkl fetches a memo entry it never stored")
+            if item.container:
+                raise _Malformed(
+                    "its data.pkl refers to one container from two places (a shared "
+                    "reference), which a saved state dict never does"
+                )
+            stack.append(item)
+            continue
+        if name == "DUP":
+            if len(stack) <= (marks[-1] if marks else 0):
+                raise _Malformed("its data.pkl has DUP with nothing on the stack")
+            if stack[-1].container:
+                raise _Malformed("its data.pkl duplicates a container, which torch.save never does")
+            stack.append(stack[-1])
+            continue
+        # Pop what the opcode consumes: everything since the last MARK, and fixed items.
+        before = opcode.stack_before
+        popped: list[_Item] = []
+        if pickletools.markobject in before:
+            if not marks:
+                raise _Malformed(f"its data.pkl has {name} without a MARK before it")
+            start = marks.pop()
+            popped = stack[start:]
+            del stack[start:]
+            fixed = before.index(pickletools.markobject)
+        else:
+            fixed = len(before)
+        if fixed:
+            if len(stack) - (marks[-1] if marks else 0) < fixed:
+                raise _Malformed(f"its data.pkl has {name} with too few items on the stack")
+            popped = stack[-fixed:] + popped
+            del stack[-fixed:]
+        after = opcode.stack_after
+        if not after:
+            continue
+        if name in _MUTATORS:
+            target, children = popped[0], popped[1:]
+            depth = max([target.depth, *(child.depth + 1 for child in children)])
+            pushed = _Item(depth, container=True)
+        elif name == "GLOBAL":
+            pushed = _Item(0, container=False, name=str(arg).replace("\n", " "))
+        elif name == "STACK_GLOBAL":
+            module, attr = (item.name or "" for item in popped)
+            pushed = _Item(0, container=False, name=f"{module} {attr}")
+        elif name in ("REDUCE", "NEWOBJ", "NEWOBJ_EX") and popped[0].name in _TENSOR_BUILDERS:
+            pushed = _Item(0, container=False, name="tensor")
+        elif name in ("BINPERSID", "PERSID"):
+            pushed = _Item(0, container=False)
+        elif after[0] in _ATOMS:
+            text = arg if isinstance(arg, str) and len(arg) <= 200 else None
+            pushed = _Item(0, container=False, name=text)
+        else:
+            depth = 1 + max((item.depth for item in popped), default=0)
+            pushed = _Item(depth, container=True)
+        if pushed.depth > MAX_PICKLE_DEPTH:
+            raise _Malformed(f"its data.pkl nests more than {MAX_PICKLE_DEPTH} levels deep")
+        stack.append(pushed)
+
+
+def _unpickle(data: bytes, file: Path) -> object:
+    """Walk, then unpickle, ``data.pkl`` with the restricted unpickler."""
+    try:
+        _scan_pickle(data)
+        return _RestrictedUnpickler(data, file).load()
+    except UnsafeCheckpointError:
+        raise
+    except _Malformed as err:
+        raise CheckpointError(
+            f"{file} is not a readable checkpoint: {err}; pass a state dict saved with torch.save"
+        ) from err
+    except Exception as err:  # any failure to decode untrusted bytes means a bad file
+        raise CheckpointError(
+            f"{file} is damaged: its data.pkl cannot be decoded "
+            f"({type(err).__name__}: {short_repr(str(err), 200)}); {_FIX_DAMAGED}"
+        ) from err
 
 
 # -- from the unpickled object to arrays --------------------------------------------------------
@@ -344,7 +622,9 @@ def _find_state_dict(root: object, file: Path) -> dict[str, _Tensor]:
             inner = root.get(wrapper)
             if _is_state_dict(inner):
                 return inner
-        found = f"a dict with keys {_listing([repr(key) for key in root])}"
+        keys = [short_repr(key, 40) for key in itertools.islice(root, _SHOWN)]
+        more = len(root) - len(keys)
+        found = f"a dict with keys {', '.join(keys)}" + (f", ... ({more} more)" if more else "")
     else:
         found = f"a {type(root).__name__}"
     raise CheckpointError(
@@ -416,21 +696,8 @@ def read_state_dict(
     file = Path(path)
     with _open_archive(file) as archive:
         prefix = _archive_prefix(archive, file)
-        pickled = _read_member(archive, f"{prefix}data.pkl", file)
-        try:
-            root = _RestrictedUnpickler(pickled, file).load()
-        except UnsafeCheckpointError:
-            raise
-        except _Malformed as err:
-            raise CheckpointError(
-                f"{file} is not a readable checkpoint: {err}; pass a state dict saved with "
-                "torch.save"
-            ) from err
-        except Exception as err:  # any failure to decode untrusted bytes means a bad file
-            raise CheckpointError(
-                f"{file} is damaged: its data.pkl cannot be decoded "
-                f"({type(err).__name__}: {err}); {_FIX_DAMAGED}"
-            ) from err
+        pickled = _read_member(archive, f"{prefix}data.pkl", file, limit=MAX_PICKLE_BYTES)
+        root = _unpickle(pickled, file)
         state = _find_state_dict(root, file)
 
         wanted = list(state) if keys is None else list(dict.fromkeys(keys))
@@ -439,7 +706,8 @@ def read_state_dict(
             raise CheckpointError(
                 f"{file} lacks {len(missing)} of the {len(wanted)} tensors needed: "
                 f"{_listing(missing)}; it has {len(state)} tensors "
-                f"(e.g. {_listing(list(state)[:3]) or 'none'}). Pass the matching "
+                f"(e.g. {_listing([key[:80] for key in itertools.islice(state, 3)]) or 'none'})"
+                ". Pass the matching "
                 "EdgeSAM checkpoint (edge_sam.pth or edge_sam_3x.pth)"
             )
 
@@ -451,13 +719,14 @@ def read_state_dict(
             storage = tensor.storage
             flat = storages.get(storage.key)
             if flat is None:
-                raw = _read_member(archive, f"{prefix}data/{storage.key}", file)
                 dtype = storage.kind.dtype.newbyteorder(order)
-                if len(raw) < storage.numel * dtype.itemsize:
-                    raise CheckpointError(
-                        f"{file} is damaged: storage {storage.key} has {len(raw)} bytes, "
-                        f"{storage.numel * dtype.itemsize} expected; {_FIX_DAMAGED}"
-                    )
+                raw = _read_member(
+                    archive,
+                    f"{prefix}data/{storage.key}",
+                    file,
+                    limit=_MAX_INT,
+                    need=storage.numel * dtype.itemsize,
+                )
                 flat = np.frombuffer(raw, dtype=dtype, count=storage.numel)
                 storages[storage.key] = flat
             result[name] = _materialise(tensor, flat)

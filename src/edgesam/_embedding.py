@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._atomic import atomic_writer
-from edgesam._errors import InvalidEmbeddingError
+from edgesam._errors import InvalidEmbeddingError, InvalidInputError
+from edgesam._files import open_regular_file, short_repr
 from edgesam._local import path_argument
 from edgesam._transforms import input_size_for
 
@@ -26,13 +27,18 @@ __all__ = ["EMBEDDING_SHAPE", "ImageEmbedding"]
 
 EMBEDDING_SHAPE = (1, 256, 64, 64)
 _FORMAT_VERSION = 1
+_EMBEDDING_DTYPE = np.dtype("<f4")
+_MAX_HEADER = 4096  # bytes of an .npy header; numpy writes under 200 for these arrays
+_MAX_META_CHARS = 65536  # the metadata is a short JSON object (about 200 characters)
 
 
 def _size_pair(value: object, name: str) -> tuple[int, int]:
     try:
         height, width = (int(part) for part in value)  # type: ignore[attr-defined]
     except (TypeError, ValueError, OverflowError) as err:
-        raise InvalidEmbeddingError(f"{name} must be (height, width): got {value!r}") from err
+        raise InvalidEmbeddingError(
+            f"{name} must be (height, width): got {short_repr(value)}"
+        ) from err
     if height < 1 or width < 1:
         raise InvalidEmbeddingError(f"{name} must be positive: got {(height, width)}")
     return height, width
@@ -131,6 +137,11 @@ class ImageEmbedding:
             If ``path`` is not a str or os.PathLike.
         """
         target = path_argument(path, "path", "an .npz file")
+        if not target.name or target.is_dir():
+            raise InvalidInputError(
+                f"path must name an .npz file to write: got {os.fspath(path)!r}, which is "
+                f"{'empty' if not os.fspath(path) else 'a folder'}; pass e.g. 'image.npz'"
+            )
         if target.suffix != ".npz":
             target = target.with_name(target.name + ".npz")
         meta = {
@@ -148,37 +159,46 @@ class ImageEmbedding:
     def load(cls, path: str | os.PathLike[str]) -> ImageEmbedding:
         """Read an embedding written by :meth:`save`.
 
+        The file is treated as untrusted: only a regular file is opened, each
+        array's ``.npy`` header is parsed and checked (the embedding must be
+        float32 of shape (1, 256, 64, 64), the metadata a short string) before
+        any data is read, and no member is read past its expected size.
+
         Raises
         ------
         InvalidInputError
             If ``path`` is not a str or os.PathLike.
         InvalidEmbeddingError
-            If the file is missing, truncated, or not an edgesam embedding.
+            If the file is missing, not a regular file, truncated, damaged, or
+            not an edgesam embedding.
         """
         source = path_argument(path, "path", "an .npz file")
         hint = "save one with predictor.get_image_embedding().save(path)"
         try:
-            # Open the file ourselves: np.load leaks its handle when a zip is truncated.
-            with source.open("rb") as stream:
-                data = np.load(stream, allow_pickle=False)
-                if not isinstance(data, np.lib.npyio.NpzFile):
-                    raise ValueError("not an .npz archive")
-                with data:
-                    array = np.array(data["embedding"])
-                    meta = json.loads(str(data["meta"]))
+            stream = open_regular_file(source)
         except FileNotFoundError as err:
             raise InvalidEmbeddingError(f"embedding file {str(source)!r} does not exist") from err
-        except (
-            OSError,
-            ValueError,
-            KeyError,
-            EOFError,
-            zipfile.BadZipFile,
-            json.JSONDecodeError,
-        ) as err:
+        except OSError as err:
+            raise InvalidEmbeddingError(
+                f"{str(source)!r} is not a readable edgesam embedding ({err.strerror or err}); "
+                f"{hint}"
+            ) from err
+        try:
+            with stream, zipfile.ZipFile(stream) as archive:
+                array = _read_npy(archive, "embedding.npy", _EMBEDDING_DTYPE, EMBEDDING_SHAPE)
+                meta_text = _read_npy(archive, "meta.npy", None, ())
+                if meta_text.dtype.kind != "U":
+                    raise _BadNpz(f"meta.npy holds {meta_text.dtype}, not a string")
+                meta = json.loads(str(meta_text[()]))
+        except (_BadNpz, zipfile.BadZipFile, json.JSONDecodeError) as err:
             raise InvalidEmbeddingError(
                 f"{str(source)!r} is not a readable edgesam embedding ({type(err).__name__}: "
-                f"{err}); {hint}"
+                f"{short_repr(str(err), 200)}); {hint}"
+            ) from err
+        except (OSError, ValueError, EOFError, RecursionError, RuntimeError) as err:
+            raise InvalidEmbeddingError(
+                f"{str(source)!r} is not a readable edgesam embedding ({type(err).__name__}: "
+                f"{short_repr(str(err), 200)}); {hint}"
             ) from err
         fields = ("original_size", "input_size", "model_name", "fingerprint")
         if (
@@ -188,12 +208,66 @@ class ImageEmbedding:
         ):
             raise InvalidEmbeddingError(
                 f"{str(source)!r} is not an edgesam embedding of format {_FORMAT_VERSION} "
-                f"(metadata {meta!r}); {hint}"
+                f"(metadata {short_repr(meta)}); {hint}"
             )
         return cls(
             array=array,
             original_size=meta["original_size"],
             input_size=meta["input_size"],
-            model_name=str(meta["model_name"]),
-            fingerprint=str(meta["fingerprint"]),
+            model_name=meta["model_name"],
+            fingerprint=meta["fingerprint"],
         )
+
+
+class _BadNpz(Exception):
+    """A member of the .npz is missing, malformed or not what an embedding holds."""
+
+
+def _read_npy(
+    archive: zipfile.ZipFile,
+    name: str,
+    dtype: np.dtype[Any] | None,
+    shape: tuple[int, ...],
+) -> NDArray[Any]:
+    """Read member ``name`` as an array after checking its header; never read past its size.
+
+    ``dtype`` None accepts a unicode string of at most :data:`_MAX_META_CHARS`.
+    """
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise _BadNpz(f"it has no {name}") from None
+    if info.flag_bits & 0x1:
+        raise _BadNpz(f"{name} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise _BadNpz(f"{name} uses zip compression method {info.compress_type}")
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                header = np.lib.format.read_array_header_1_0(member, max_header_size=_MAX_HEADER)
+            elif version == (2, 0):
+                header = np.lib.format.read_array_header_2_0(member, max_header_size=_MAX_HEADER)
+            else:
+                raise _BadNpz(f"{name} has .npy format version {version}")
+        except _BadNpz:
+            raise
+        except Exception as err:  # numpy's header parser on untrusted bytes: any failure
+            raise _BadNpz(f"{name} has a malformed header ({type(err).__name__})") from err
+        found_shape, fortran, found_dtype = header
+        if dtype is None:
+            if found_shape != shape or found_dtype.kind != "U":
+                raise _BadNpz(f"{name} is {found_dtype} {found_shape}, not a string")
+            if found_dtype.itemsize > _MAX_META_CHARS * 4:
+                raise _BadNpz(f"{name} holds a string longer than {_MAX_META_CHARS} characters")
+        elif found_shape != shape or found_dtype != dtype:
+            raise _BadNpz(
+                f"{name} is {found_dtype} of shape {short_repr(found_shape)}, not {dtype} of "
+                f"shape {shape}"
+            )
+        size = found_dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        data = member.read(size)
+        if len(data) != size:
+            raise _BadNpz(f"{name} is truncated: {len(data)} of {size} bytes")
+    array = np.frombuffer(data, dtype=found_dtype).reshape(shape, order="F" if fortran else "C")
+    return np.array(array, dtype=found_dtype.newbyteorder("="), order="C", copy=True)

@@ -22,6 +22,7 @@ import colorsys
 import io
 import json
 import logging
+import math
 import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,9 +35,10 @@ from PIL import Image
 
 from edgesam._atomic import check_destination, describe, write_bytes_atomic
 from edgesam._errors import InvalidInputError
+from edgesam._files import short_repr
 from edgesam._image import load_rgb
 from edgesam._polygons import masks_to_polygons
-from edgesam.amg._rle import area_from_rle, mask_to_coco_rle, rle_to_mask
+from edgesam.amg._rle import area_from_rle, counts_from_string, mask_to_coco_rle, rle_to_mask
 
 __all__ = [
     "METADATA_HEADER",
@@ -60,6 +62,9 @@ METADATA_HEADER = (
 )
 
 _GOLDEN_RATIO_CONJUGATE = 0.618033988749895
+# Largest mask an RLE may describe: a small RLE can name billions of pixels, and
+# decoding allocates one byte per pixel. Twice Pillow's default image limit.
+_MAX_MASK_PIXELS = 2 * 89_478_485
 
 
 def _png_bytes(array: NDArray[np.uint8]) -> bytes:
@@ -90,13 +95,76 @@ def _as_list(items: object, name: str, what: str) -> list[Any]:
     return list(items)
 
 
+def _rle_size(rle: Mapping[Any, Any], name: str) -> tuple[int, int]:
+    """The ``(H, W)`` of an RLE, checked: two positive integers, at most _MAX_MASK_PIXELS."""
+    size = rle.get("size")
+    sides = list(size) if isinstance(size, (list, tuple, np.ndarray)) else []
+    if len(sides) != 2 or not all(
+        isinstance(side, numbers.Integral) and not isinstance(side, bool) and int(side) > 0
+        for side in sides
+    ):
+        raise InvalidInputError(
+            f"{name} is an RLE whose 'size' must be [H, W], two positive integers: got "
+            f"{short_repr(size)}"
+        )
+    height, width = int(sides[0]), int(sides[1])
+    if height * width > _MAX_MASK_PIXELS:
+        raise InvalidInputError(
+            f"{name} is an RLE of {height}x{width} pixels, more than the {_MAX_MASK_PIXELS} a "
+            "mask may have"
+        )
+    counts = rle.get("counts")
+    if isinstance(counts, bytes):
+        try:
+            counts.decode("ascii")
+        except UnicodeDecodeError as err:
+            raise InvalidInputError(
+                f"{name} is an RLE whose 'counts' bytes are not a COCO compressed RLE (ASCII "
+                f"characters '0' to 'o'): got {short_repr(counts)}"
+            ) from err
+    elif not isinstance(counts, (str, list, tuple, np.ndarray)):
+        raise InvalidInputError(
+            f"{name} is an RLE whose 'counts' must be a COCO string or a list of run lengths: "
+            f"got {type(counts).__name__}"
+        )
+    try:
+        runs = (
+            counts_from_string(counts)
+            if isinstance(counts, (str, bytes))
+            else np.asarray(counts, dtype=np.int64).reshape(-1)
+        )
+    except (ValueError, TypeError, OverflowError) as err:
+        if isinstance(err, InvalidInputError):
+            raise
+        raise InvalidInputError(f"{name} is not a valid RLE ({err})") from err
+    if runs.size and (runs.min() < 0 or int(runs.sum()) != height * width):
+        raise InvalidInputError(
+            f"{name} is not a valid RLE: its run lengths must be non-negative and add up to "
+            f"H * W = {height * width} pixels"
+        )
+    return height, width
+
+
 def _as_binary_mask(mask: object, name: str) -> NDArray[np.bool_]:
     if isinstance(mask, Mapping):
-        return rle_to_mask(mask)
-    array = np.asarray(mask)
+        _rle_size(mask, name)
+        try:
+            return rle_to_mask(mask)
+        except (ValueError, TypeError, OverflowError) as err:
+            if isinstance(err, InvalidInputError):
+                raise
+            raise InvalidInputError(f"{name} is not a valid RLE ({err})") from err
+    try:
+        array = np.asarray(mask)
+    except (ValueError, TypeError) as err:  # ragged nested lists
+        raise InvalidInputError(f"{name} must be a mask of shape (H, W) or an RLE ({err})") from err
     if array.ndim != 2:
         raise InvalidInputError(
             f"{name} must be a mask of shape (H, W) or an RLE: got {array.shape}"
+        )
+    if 0 in array.shape:
+        raise InvalidInputError(
+            f"{name} must be a mask of at least 1x1 pixels: got shape {array.shape}"
         )
     if np.issubdtype(array.dtype, np.floating):
         # Thresholding floats at 0 would be wrong for probabilities, at 0.5 wrong for logits.
@@ -134,6 +202,53 @@ def _field(record: Mapping[str, Any], key: str, index: int) -> Any:
         ) from None
 
 
+def _finite(value: Any, name: str) -> float | int:
+    """``value`` as a finite Python number (bools refused), for CSV and strict JSON."""
+    value = _native(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInputError(f"{name} must be a finite number: got {short_repr(value)}")
+    return value
+
+
+def _finite_list(value: Any, name: str, length: int) -> list[float | int]:
+    value = _native(value)
+    if not isinstance(value, list) or len(value) != length:
+        raise InvalidInputError(
+            f"{name} must be a list of {length} numbers: got {short_repr(value)}"
+        )
+    return [_finite(item, f"{name}[{at}]") for at, item in enumerate(value)]
+
+
+def _record_numbers(record: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """The numeric fields of ``records[index]``, checked and as plain Python numbers."""
+    where = f"records[{index}]"
+    points = _native(_field(record, "point_coords", index))
+    if not isinstance(points, list) or not points:
+        raise InvalidInputError(
+            f"{where}['point_coords'] must be a list of [x, y] points: got {short_repr(points)}"
+        )
+    area = _finite(_field(record, "area", index), f"{where}['area']")
+    if not (float(area).is_integer() and area >= 0):
+        raise InvalidInputError(
+            f"{where}['area'] must be a non-negative whole number: got {short_repr(area)}"
+        )
+    return {
+        "area": int(area),
+        "bbox": _finite_list(_field(record, "bbox", index), f"{where}['bbox']", 4),
+        "point_coords": [
+            _finite_list(point, f"{where}['point_coords'][{at}]", 2)
+            for at, point in enumerate(points)
+        ],
+        "predicted_iou": _finite(
+            _field(record, "predicted_iou", index), f"{where}['predicted_iou']"
+        ),
+        "stability_score": _finite(
+            _field(record, "stability_score", index), f"{where}['stability_score']"
+        ),
+        "crop_box": _finite_list(_field(record, "crop_box", index), f"{where}['crop_box']", 4),
+    }
+
+
 def _native(value: Any) -> Any:
     """numpy scalars and arrays as Python numbers and lists (str() and JSON as torch's .item())."""
     if isinstance(value, np.generic):
@@ -148,17 +263,17 @@ def _native(value: Any) -> Any:
 
 
 def _metadata_row(index: int, record: Mapping[str, Any]) -> str:
-    point = _native(_field(record, "point_coords", index))[0]
+    numbers_ = _record_numbers(record, index)
     values = [
         index,
-        _field(record, "area", index),
-        *_native(_field(record, "bbox", index)),
-        *point,
-        _field(record, "predicted_iou", index),
-        _field(record, "stability_score", index),
-        *_native(_field(record, "crop_box", index)),
+        numbers_["area"],
+        *numbers_["bbox"],
+        *numbers_["point_coords"][0],
+        numbers_["predicted_iou"],
+        numbers_["stability_score"],
+        *numbers_["crop_box"],
     ]
-    return ",".join(str(_native(value)) for value in values)
+    return ",".join(str(value) for value in values)
 
 
 def save_binary_mask(mask: object, path: PathLike) -> Path:
@@ -245,11 +360,18 @@ def write_masks_to_folder(records: Sequence[Mapping[str, Any]], folder: PathLike
             f"folder={str(target)!r} cannot be created: {str(err.filename)!r} on its path is "
             "a file; choose another folder"
         ) from err
-    rows = [METADATA_HEADER]
+    # Every record's fields are checked before the first file is written.
+    rows = [METADATA_HEADER, *(_metadata_row(index, record) for index, record in enumerate(items))]
+    for index, record in enumerate(items):
+        segmentation = _segmentation(record, index)
+        name = f"records[{index}]['segmentation']"
+        if isinstance(segmentation, Mapping):
+            _rle_size(segmentation, name)
+        else:
+            _as_binary_mask(segmentation, name)
     written = []
     for index, record in enumerate(items):
         mask = _as_binary_mask(_segmentation(record, index), f"records[{index}]['segmentation']")
-        rows.append(_metadata_row(index, record))
         written.append(save_binary_mask(mask, target / f"{index}.png"))
     written.append(write_bytes_atomic(target / METADATA_FILE, "\n".join(rows).encode("utf-8")))
     logger.debug("wrote %d mask PNGs and metadata.csv to %s", len(items), target)
@@ -317,15 +439,21 @@ def records_to_coco(
     annotations = []
     for index, record in enumerate(items):
         segmentation = _segmentation(record, index)
-        if isinstance(segmentation, Mapping) and isinstance(segmentation.get("counts"), str):
-            rle = {"size": _native(segmentation["size"]), "counts": segmentation["counts"]}
-        elif isinstance(segmentation, Mapping) and isinstance(segmentation.get("counts"), bytes):
-            rle = {"size": _native(segmentation["size"]), "counts": segmentation["counts"].decode()}
+        name = f"records[{index}]['segmentation']"
+        if isinstance(segmentation, Mapping) and isinstance(
+            segmentation.get("counts"), (str, bytes)
+        ):
+            height, width = _rle_size(segmentation, name)
+            counts = segmentation["counts"]
+            text = counts.decode("ascii") if isinstance(counts, bytes) else counts
+            rle = {"size": [height, width], "counts": text}
+            # Decoding checks the string and that its runs cover exactly H x W pixels.
+            _as_binary_mask(rle, name)
         else:
-            rle = dict(mask_to_coco_rle(_as_binary_mask(segmentation, "segmentation")))
+            rle = dict(mask_to_coco_rle(_as_binary_mask(segmentation, name)))
         stored: object = rle
         if polygons:
-            mask = _as_binary_mask(segmentation, f"records[{index}]['segmentation']")
+            mask = _as_binary_mask(segmentation, name)
             stored = masks_to_polygons(mask, tolerance=polygon_tolerance)
         mask_size = (int(rle["size"][0]), int(rle["size"][1]))
         if size is None:
@@ -335,21 +463,23 @@ def records_to_coco(
                 f"records[{index}] has a mask of size {mask_size}, but the image is {size}: "
                 "all masks of one COCO image must have the image's size"
             )
-        predicted_iou = _native(_field(record, "predicted_iou", index))
+        checked = _record_numbers(
+            record if "area" in record else {**record, "area": area_from_rle(rle)}, index
+        )
         annotations.append(
             {
                 "id": index + 1,
                 "image_id": image_id,
                 "category_id": category_id,
                 "segmentation": stored,
-                "area": int(_native(record.get("area", area_from_rle(rle)))),
-                "bbox": _native(_field(record, "bbox", index)),
+                "area": checked["area"],
+                "bbox": checked["bbox"],
                 "iscrowd": 0,
-                "score": predicted_iou,
-                "predicted_iou": predicted_iou,
-                "stability_score": _native(_field(record, "stability_score", index)),
-                "point_coords": _native(_field(record, "point_coords", index)),
-                "crop_box": _native(_field(record, "crop_box", index)),
+                "score": checked["predicted_iou"],
+                "predicted_iou": checked["predicted_iou"],
+                "stability_score": checked["stability_score"],
+                "point_coords": checked["point_coords"],
+                "crop_box": checked["crop_box"],
             }
         )
     if size is None:
@@ -413,7 +543,14 @@ def write_coco_json(
         polygons=polygons,
         polygon_tolerance=polygon_tolerance,
     )
-    written = write_bytes_atomic(path, json.dumps(document).encode("utf-8"))
+    try:
+        text = json.dumps(document, allow_nan=False)
+    except (TypeError, ValueError) as err:  # a value JSON cannot hold (checked above, so rare)
+        raise InvalidInputError(
+            f"the COCO document cannot be written as strict JSON ({err}); check the records' "
+            "fields and file_name / category_name"
+        ) from err
+    written = write_bytes_atomic(path, text.encode("utf-8"))
     logger.debug("wrote %d COCO annotations to %s", len(document["annotations"]), written)
     return written
 

@@ -18,10 +18,12 @@ variables (``HF_HOME``, ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``,
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +40,11 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 from typing_extensions import Unpack
 
 from edgesam._atomic import sha256_file, write_bytes_atomic
+from edgesam._config import ENV_DOWNLOAD_TIMEOUT, download_timeout_from_env
 from edgesam._errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -48,6 +52,8 @@ from edgesam._errors import (
     WeightsError,
     WeightsNotFoundError,
 )
+from edgesam._files import short_repr
+from edgesam._local import path_argument
 from edgesam._network import unreachable_reason
 from edgesam._registry import FILE_ROLES, FileRole, FileSpec, ModelSpec
 
@@ -149,6 +155,14 @@ def fetch_file(
     WeightsError
         The cache folder cannot be written.
     """
+    _check_hub_options(
+        revision=revision,
+        cache_dir=cache_dir,
+        token=token,
+        endpoint=endpoint,
+        local_files_only=local_files_only,
+        force_download=force_download,
+    )
     if force_download and local_files_only:
         raise InvalidInputError(
             "force_download=True needs the network and local_files_only=True forbids it: "
@@ -164,8 +178,10 @@ def fetch_file(
         unreachable = unreachable_reason(request.endpoint)
         if unreachable is not None and force_download:
             raise _offline(unreachable, request)
+    deadline = download_timeout_from_env()
     try:
-        downloaded = hf_hub_download(
+        downloaded = _download_within(
+            deadline,
             model.repo_id,
             file.path,
             repo_type=model.repo_type,
@@ -178,6 +194,14 @@ def fetch_file(
             library_name="edgesam",
             library_version=__version__,
         )
+    except _DeadlinePassed as err:
+        raise DownloadError(
+            f"cannot download {request.what} from {request.url}: it did not finish within "
+            f"{deadline:g} s ({ENV_DOWNLOAD_TIMEOUT}), the server is too slow or stalled, and "
+            f"{request.no_fallback}. To fix: try again later or through a faster network or "
+            f"mirror (HF_ENDPOINT / endpoint=), or allow more time with {ENV_DOWNLOAD_TIMEOUT}="
+            "<seconds> (0 for no limit); a later call resumes the partial download"
+        ) from err
     except Exception as err:
         if unreachable is not None and isinstance(err, LocalEntryNotFoundError):
             raise _offline(unreachable, request) from None
@@ -285,6 +309,39 @@ def cached_path(
         repo_type=model.repo_type,
     )
     return Path(found) if isinstance(found, str) else None
+
+
+def _check_hub_options(
+    *,
+    revision: object,
+    cache_dir: object,
+    token: object,
+    endpoint: object,
+    local_files_only: object,
+    force_download: object,
+) -> None:
+    """Refuse hub options of the wrong type with the package's error, before any I/O."""
+    if cache_dir is not None:
+        folder = path_argument(cache_dir, "cache_dir", "a folder")
+        try:
+            folder.expanduser()
+        except RuntimeError as err:  # "~user" of an unknown user
+            raise InvalidInputError(
+                f"cache_dir={os.fspath(folder)!r} starts with a ~ that names no known user's "
+                "home folder; pass an absolute path"
+            ) from err
+    for name, value in (("revision", revision), ("endpoint", endpoint)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(
+                f"{name} must be a str or None: got {type(value).__name__} {short_repr(value)}"
+            )
+    if token is not None and not isinstance(token, bool | str):
+        raise InvalidInputError(
+            f"token must be a str, True, False or None: got {type(token).__name__}"
+        )
+    for name, value in (("local_files_only", local_files_only), ("force_download", force_download)):
+        if not isinstance(value, bool):
+            raise InvalidInputError(f"{name} must be True or False: got {short_repr(value)}")
 
 
 # -- verification ---------------------------------------------------------------------------
@@ -449,8 +506,97 @@ class _Request:
         return f"it is not in the cache ({self.cache})"
 
 
+class _DeadlinePassed(Exception):
+    """A download ran past ``EDGESAM_DOWNLOAD_TIMEOUT``."""
+
+
+class _Abandoned(Exception):
+    """Raised inside an abandoned download's thread to stop it at its next chunk."""
+
+
+def _abortable_progress(abandoned: threading.Event) -> type[hf_tqdm]:
+    """huggingface_hub's progress bar, which stops the download once ``abandoned`` is set."""
+
+    class _AbortableProgress(hf_tqdm):
+        def update(self, n: float | None = 1) -> bool | None:
+            if abandoned.is_set():
+                raise _Abandoned("the download ran past its deadline")
+            result: bool | None = super().update(n)
+            return result
+
+    return _AbortableProgress
+
+
+def _download_within(deadline: float | None, *args: Any, **kwargs: Any) -> str:
+    """``hf_hub_download(*args, **kwargs)``, given up after ``deadline`` seconds in all.
+
+    The download runs in a daemon thread that the caller waits for. Past the
+    deadline the caller gets :class:`_DeadlinePassed` at once; the thread is
+    told to stop and does so at its next chunk (or when the connection's own
+    read timeout fires), leaving huggingface_hub's ``.incomplete`` file for a
+    later call to resume. Nothing is ever written to the final cache path
+    unless the whole file arrived.
+    """
+    if deadline is None:
+        path: str = hf_hub_download(*args, **kwargs)
+        return path
+    abandoned = threading.Event()
+    outcome: list[tuple[bool, Any]] = []
+
+    def work() -> None:
+        try:
+            outcome.append(
+                (True, hf_hub_download(*args, tqdm_class=_abortable_progress(abandoned), **kwargs))
+            )
+        except BaseException as err:  # handed to the caller's thread below
+            outcome.append((False, err))
+
+    worker = threading.Thread(target=work, name="edgesam-download", daemon=True)
+    worker.start()
+    try:
+        worker.join(deadline)
+    except BaseException:
+        abandoned.set()
+        raise
+    if worker.is_alive() or not outcome:
+        abandoned.set()
+        raise _DeadlinePassed
+    succeeded, value = outcome[0]
+    if succeeded:
+        return str(value)
+    raise value
+
+
+_DISK_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EFBIG: "the file is larger than the file system or this process's file-size limit allow",
+    errno.EROFS: "the file system is read-only",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "the disk quota is used up",
+}
+
+
+def _disk_error(err: BaseException) -> OSError | None:
+    """The OSError behind ``err`` that says the disk refused a write, if any."""
+    seen: BaseException | None = err
+    for _ in range(6):  # the error, and a few levels of its causes
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in _DISK_ERRNOS:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _translate_hub_error(err: Exception, request: _Request) -> WeightsError | None:
     """Our exception for one that ``hf_hub_download`` raised, or None to let it through."""
+    disk = _disk_error(err)
+    if disk is not None:
+        return WeightsError(
+            f"cannot store {request.what} in the cache at {request.cache}: "
+            f"{_DISK_ERRNOS[disk.errno]} ({disk.strerror or disk}). This is not a network "
+            "problem. To fix: free space (or lift the limit) there, or point HF_HUB_CACHE "
+            "(or cache_dir=) at a writable folder on a disk with room"
+        )
     if isinstance(err, LocalEntryNotFoundError):
         # Raised when nothing usable is cached and the Hub was not asked (local_files_only,
         # HF_HUB_OFFLINE) or could not answer; the reason, if any, is its __cause__.

@@ -17,9 +17,10 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from edgesam._errors import InvalidImageError, InvalidInputError
+from edgesam._files import NotARegularFileError, open_regular_file, short_repr
 
 __all__ = ["ImageFormat", "ImageLike", "load_rgb"]
 
@@ -79,27 +80,77 @@ def load_rgb(image: object, image_format: str = "RGB") -> NDArray[np.uint8]:
 
 
 def _open(path: Path) -> Image.Image:
-    if not path.is_file():
-        raise InvalidImageError(f"image path {str(path)!r} does not exist or is not a file")
+    """Open, check the declared size, decode and turn upright the image file at ``path``.
+
+    Whatever Pillow raises on a hostile or damaged file (its parsers raise
+    ``SyntaxError``, ``struct.error``, ``NotImplementedError`` and more besides
+    ``OSError``) becomes an :class:`InvalidImageError` naming the file.
+    """
     try:
-        with Image.open(path) as opened:
+        stream = open_regular_file(path)
+    except NotARegularFileError as err:
+        raise InvalidImageError(
+            f"image path {str(path)!r} does not exist or is not a file (it is a {err.kind}); "
+            "pass an image file"
+        ) from None
+    except OSError as err:
+        raise InvalidImageError(
+            f"image path {str(path)!r} does not exist or is not a file ({err.strerror or err})"
+        ) from None
+    try:
+        with stream, Image.open(stream) as opened:
+            _check_declared_size(opened.size, f"image file {str(path)!r}")
             opened.load()
             upright: Image.Image = ImageOps.exif_transpose(opened)
             return upright
-    except Image.DecompressionBombError as err:
+    except InvalidImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise _too_large(f"image file {str(path)!r}", str(err)) from err
+    except Exception as err:  # any failure of Pillow's parsers on the file's bytes
         raise InvalidImageError(
-            f"image file {str(path)!r} is larger than Pillow's safety limit for untrusted "
-            f"files ({err}); if you trust it, raise PIL.Image.MAX_IMAGE_PIXELS first, or "
-            "downscale it: EdgeSAM sees every image at 1024 pixels on the long side"
-        ) from err
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise InvalidImageError(
-            f"image file {str(path)!r} could not be read as an image ({err}); "
+            f"image file {str(path)!r} could not be read as an image "
+            f"({type(err).__name__}: {short_repr(str(err), 200)}); "
             "pass a JPEG/PNG/... file, a PIL image or an HxWx3 uint8 array"
         ) from err
 
 
+def _too_large(what: str, detail: str) -> InvalidImageError:
+    return InvalidImageError(
+        f"{what} is larger than Pillow's safety limit for untrusted files ({detail}); if "
+        "you trust it, raise PIL.Image.MAX_IMAGE_PIXELS first, or downscale it: EdgeSAM "
+        "sees every image at 1024 pixels on the long side"
+    )
+
+
+def _check_declared_size(size: tuple[int, int], what: str) -> None:
+    """Refuse, before decoding, an image whose header declares more than the pixel limit.
+
+    The limit is ``PIL.Image.MAX_IMAGE_PIXELS`` (about 89 million pixels by
+    default; None disables it), at which Pillow itself only warns.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    width, height = size
+    if limit is not None and width * height > limit:
+        raise _too_large(
+            what, f"its header declares {width}x{height} = {width * height} pixels, over {limit}"
+        )
+
+
 def _from_pil(image: Image.Image) -> NDArray[np.uint8]:
+    try:
+        return _pil_to_rgb(image)
+    except InvalidImageError:
+        raise
+    except Exception as err:  # a lazily opened image decodes here: truncated, damaged, ...
+        raise InvalidImageError(
+            f"the PIL image could not be decoded ({type(err).__name__}: "
+            f"{short_repr(str(err), 200)}); if it was opened from a file, the file may be "
+            "truncated or damaged: check it, or pass the image's pixels as an array"
+        ) from err
+
+
+def _pil_to_rgb(image: Image.Image) -> NDArray[np.uint8]:
     if image.mode in _WIDE_MODES:
         example = (
             "(np.asarray(image) * 255).round().astype(np.uint8) for floats in [0, 1]"

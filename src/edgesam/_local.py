@@ -45,7 +45,13 @@ def readable_file(path: PathLike, *, argument: str = "path") -> Path:
     WeightsError
         If the file cannot be read (permissions).
     """
-    resolved = Path(path).expanduser().absolute()
+    try:
+        resolved = Path(path).expanduser().absolute()
+    except RuntimeError as err:  # "~user/..." naming no known user
+        raise WeightsNotFoundError(
+            f"{argument}={os.fspath(path)!r}: its leading ~ names no known user's home "
+            "folder; pass an absolute path or one starting with ~/"
+        ) from err
     if not resolved.exists():
         raise WeightsNotFoundError(
             f"{argument}={os.fspath(path)!r}: no such file ({resolved}). Check the path, "

@@ -3,14 +3,18 @@
 ``set_image`` runs the encoder once; ``predict`` decodes prompts against the
 stored embedding as often as you like. The predictor holds per-image state
 only, so it is cheap: make one per image or per thread, all sharing one
-:class:`~edgesam.EdgeSam`.
+:class:`~edgesam.EdgeSam`. A predictor shared by threads anyway is safe but
+serial: each public call holds the predictor's lock, so a second thread waits
+for the first call to finish instead of seeing half-written state.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
-from typing import Literal
+import threading
+from collections.abc import Callable, Sequence
+from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -21,6 +25,7 @@ from edgesam._device_pipeline import DevicePipelineChoice
 from edgesam._embedding import EMBEDDING_SHAPE, ImageEmbedding
 from edgesam._errors import (
     ImageNotSetError,
+    InferenceError,
     InvalidEmbeddingError,
     InvalidImageError,
     InvalidInputError,
@@ -50,16 +55,47 @@ LowResPrediction = tuple[NDArray[np.float32], NDArray[np.float32]]
 
 _OUTPUTS = {1: (0,), 3: (1, 2, 3), 4: (0, 1, 2, 3)}
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_call_at_a_time(
+    method: Callable[Concatenate[SamPredictor, _P], _R],
+) -> Callable[Concatenate[SamPredictor, _P], _R]:
+    """Run ``method`` holding the predictor's lock: calls from other threads wait."""
+
+    @functools.wraps(method)
+    def locked(self: SamPredictor, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
 
 def _output_indices(multimask_output: bool, num_multimask_outputs: int | None) -> tuple[int, ...]:
     if num_multimask_outputs is None:
         return _OUTPUTS[3] if multimask_output else _OUTPUTS[1]
-    if isinstance(num_multimask_outputs, bool) or num_multimask_outputs not in _OUTPUTS:
+    if (
+        isinstance(num_multimask_outputs, bool)
+        or not isinstance(num_multimask_outputs, int | np.integer)
+        or int(num_multimask_outputs) not in _OUTPUTS
+    ):
         raise InvalidInputError(
             f"num_multimask_outputs must be 1, 3 or 4: got {num_multimask_outputs!r}. "
             "1 = the single-mask output, 3 = the three multimask outputs, 4 = all of them"
         )
-    return _OUTPUTS[num_multimask_outputs]
+    return _OUTPUTS[int(num_multimask_outputs)]
+
+
+def _check_finite(scores: NDArray[np.float32], low_res: NDArray[np.float32], model: str) -> None:
+    """Refuse decoder outputs with NaN or infinity: a damaged or foreign model, not masks."""
+    for name, array in (("scores", scores), ("mask logits", low_res)):
+        if array.size and not (np.isfinite(array.max()) and np.isfinite(array.min())):
+            raise InferenceError(
+                f"the decoder of model {model!r} returned NaN or infinite {name}, so its "
+                "masks would be meaningless; the model file is damaged or not an EdgeSAM "
+                "decoder: download it again or re-export it"
+            )
 
 
 class SamPredictor:
@@ -118,6 +154,8 @@ class SamPredictor:
         self.model = model
         self.transform = ResizeLongestSide(IMAGE_SIZE)
         self.trim_memory = True
+        # Held by every public call; reentrant because set_image calls reset_image.
+        self._lock = threading.RLock()
         # The encoder's input, reused from image to image.
         self._buffer: NDArray[np.float32] | None = None
         self._embedding: ImageEmbedding | None = None
@@ -224,6 +262,7 @@ class SamPredictor:
         """Where pre- and post-processing run (``preprocess``, ``postprocess``); see EdgeSam."""
         return self.model.pipeline_providers
 
+    @_one_call_at_a_time
     def set_image(
         self, image: object, image_format: Literal["RGB", "BGR"] = "RGB"
     ) -> ImageEmbedding:
@@ -279,6 +318,7 @@ class SamPredictor:
         )
         return self._embedding
 
+    @_one_call_at_a_time
     def set_torch_image(
         self, transformed_image: object, original_image_size: object
     ) -> ImageEmbedding:
@@ -338,6 +378,7 @@ class SamPredictor:
         np.divide(planes, PIXEL_STD[:, None, None], out=planes)
         return self._set_embedding(self.model._encode(image_input), (height, width), input_size)
 
+    @_one_call_at_a_time
     def get_image_embedding(self) -> ImageEmbedding:
         """The current image's embedding, with its sizes and model fingerprint.
 
@@ -351,6 +392,7 @@ class SamPredictor:
         """
         return self._require_embedding("get_image_embedding")
 
+    @_one_call_at_a_time
     def set_image_embedding(self, embedding: ImageEmbedding) -> None:
         """Restore an embedding made earlier (possibly elsewhere) without the encoder.
 
@@ -372,6 +414,7 @@ class SamPredictor:
             )
         self._embedding = embedding
 
+    @_one_call_at_a_time
     def reset_image(self) -> None:
         """Forget the current image, its embedding and its sizes."""
         self._embedding = None
@@ -416,6 +459,7 @@ class SamPredictor:
 
     # -- prediction ---------------------------------------------------------------------
 
+    @_one_call_at_a_time
     def predict(
         self,
         point_coords: object = None,
@@ -502,6 +546,7 @@ class SamPredictor:
             embedding=self._embedding_for(features, "predict"),
         )
 
+    @_one_call_at_a_time
     def predict_torch(
         self,
         point_coords: object,
@@ -551,6 +596,7 @@ class SamPredictor:
             in_frame=True,
         )
 
+    @_one_call_at_a_time
     def predict_batch(
         self,
         point_coords: object = None,
@@ -589,6 +635,7 @@ class SamPredictor:
             prompts, multimask_output, return_logits, num_multimask_outputs, use_stability_score
         )
 
+    @_one_call_at_a_time
     def predict_low_res(
         self,
         point_coords: object = None,
@@ -630,6 +677,7 @@ class SamPredictor:
             return scores, low_res
         return scores[0], low_res[0]
 
+    @_one_call_at_a_time
     def upsample(
         self, low_res_logits: object, return_logits: bool = False
     ) -> NDArray[np.bool_] | NDArray[np.float32]:
@@ -648,11 +696,23 @@ class SamPredictor:
             Identical to the masks :meth:`predict` returns for the same logits.
         """
         embedding = self._require_embedding("upsample")
-        array = np.asarray(low_res_logits)
+        try:
+            array = np.asarray(low_res_logits)
+        except (ValueError, TypeError) as err:  # ragged nested lists, odd objects
+            raise InvalidInputError(
+                "low_res_logits must be a numeric array of shape (..., 256, 256), as returned by "
+                f"predict_low_res: got a {type(low_res_logits).__name__} numpy cannot read "
+                f"as one ({err})"
+            ) from err
         if array.ndim < 2 or array.shape[-2:] != (256, 256) or array.dtype.kind not in "fiu":
             raise InvalidInputError(
                 "low_res_logits must be a numeric array of shape (..., 256, 256), as returned by "
                 f"predict_low_res: got {array.dtype} {array.shape}"
+            )
+        if array.size and not (np.isfinite(array.max()) and np.isfinite(array.min())):
+            raise InvalidInputError(
+                "low_res_logits contains NaN or infinity; pass the logits predict_low_res "
+                "returned, unchanged"
             )
         return self._upsample(
             np.asarray(array, dtype=np.float32), embedding, flag(return_logits, "return_logits")
@@ -681,6 +741,7 @@ class SamPredictor:
         )
         low_res = np.ascontiguousarray(low_res[:, outputs])
         scores = stability_scores(low_res) if use_stability_score else scores[:, outputs]
+        _check_finite(scores, low_res, self.model.name)
         return scores, low_res
 
     def _upsample(

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -52,12 +52,18 @@ class Contract:
 
     All tensors are float32. ``optional_inputs`` may be present together (all
     or none); when present, the model supports that feature natively.
+    ``dims`` gives, for some tensors, the size each axis must have (None: any
+    size, e.g. a batch or point axis); a model that declares a fixed size for
+    such an axis must declare exactly this one, so that a decoder with, say,
+    two mask outputs or 128x128 masks is refused when it is loaded rather than
+    failing at ``predict``. Symbolic (named) axes are not checked.
     """
 
     role: Role
     inputs: Mapping[str, int]
     outputs: Mapping[str, int]
     optional_inputs: Mapping[str, int]
+    dims: Mapping[str, tuple[int | None, ...]] = field(default_factory=dict)
 
 
 ENCODER_CONTRACT = Contract(
@@ -65,12 +71,22 @@ ENCODER_CONTRACT = Contract(
     inputs={"image": 4},
     outputs={"image_embeddings": 4},
     optional_inputs={},
+    dims={"image": (None, 3, 1024, 1024), "image_embeddings": (None, 256, 64, 64)},
 )
 DECODER_CONTRACT = Contract(
     role="decoder",
     inputs={"image_embeddings": 4, "point_coords": 3, "point_labels": 2},
     outputs={"scores": 2, "masks": 4},
     optional_inputs={"mask_input": 4, "has_mask_input": 1},
+    dims={
+        "image_embeddings": (None, 256, 64, 64),
+        "point_coords": (None, None, 2),
+        "point_labels": (None, None),
+        "mask_input": (None, 1, 256, 256),
+        "has_mask_input": (None,),
+        "scores": (None, 4),
+        "masks": (None, 4, 256, 256),
+    },
 )
 
 _FLOAT = "tensor(float)"
@@ -110,6 +126,14 @@ def _core_of(topology: Path) -> str | None:
         except OSError:
             continue
     return None
+
+
+def _static_dims_fit(declared: Sequence[object], expected: tuple[int | None, ...]) -> bool:
+    """Whether every fixed (integer) size in ``declared`` is the one ``expected`` asks for."""
+    return all(
+        want is None or not isinstance(size, int) or size == want
+        for size, want in zip(declared, expected, strict=True)
+    )
 
 
 def default_session_options() -> ort.SessionOptions:
@@ -309,6 +333,14 @@ class ModelSession:
                     problems.append(
                         f"{group} {name!r} is {node.type} of rank {len(node.shape)}, "
                         f"expected tensor(float) of rank {rank}"
+                    )
+                elif name in contract.dims and not _static_dims_fit(
+                    node.shape, contract.dims[name]
+                ):
+                    wanted = tuple("N" if size is None else size for size in contract.dims[name])
+                    problems.append(
+                        f"{group} {name!r} is declared with shape {tuple(node.shape)}, expected "
+                        f"{wanted} (N: any size)"
                     )
         extra = sorted(set(inputs) - set(expected_inputs))
         if extra:

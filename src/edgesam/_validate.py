@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._errors import InvalidInputError, InvalidPromptError
+from edgesam._files import short_repr
 
 __all__ = [
     "finite_float32",
@@ -37,11 +38,17 @@ def flag(value: object, name: str) -> bool:
     raise InvalidInputError(f"{name} must be True or False: got {value!r}", argument=name)
 
 
-def integer(value: object, name: str, minimum: int = 1) -> int:
-    """``value`` as an int ``>= minimum``; bools and non-integral numbers are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+def integer(value: object, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]``; bools and non-integral numbers are refused."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or int(value) < minimum
+        or (maximum is not None and int(value) > maximum)
+    ):
+        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise InvalidInputError(
-            f"{name} must be an integer >= {minimum}: got {value!r}", argument=name
+            f"{name} must be an integer {allowed}: got {short_repr(value)}", argument=name
         )
     return int(value)
 
@@ -51,7 +58,9 @@ def number(
 ) -> float:
     """``value`` as a finite float, within the closed ``bounds`` when given."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InvalidInputError(f"{name} must be a finite number: got {value!r}", argument=name)
+        raise InvalidInputError(
+            f"{name} must be a finite number: got {short_repr(value)}", argument=name
+        )
     result = float(value)
     if bounds is not None and not bounds[0] <= result <= bounds[1]:
         raise InvalidInputError(

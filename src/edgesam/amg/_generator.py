@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._errors import InvalidInputError
+from edgesam._files import short_repr
 from edgesam._image import load_rgb
 from edgesam._model import EdgeSam
 from edgesam._postprocess import MASK_THRESHOLD, window_logits
@@ -60,6 +61,13 @@ __all__ = ["SamAutomaticMaskGenerator"]
 logger = logging.getLogger(__name__)
 
 
+# Bounds that keep a careless argument from asking for hours of work or more memory than
+# any machine has: 1024 points per side is a million clicks per crop, and crop layer 5
+# alone is 1,024 crops (1,365 encoder runs in all). segment_anything uses 32 and 0..2.
+MAX_POINTS_PER_SIDE = 1024
+MAX_CROP_N_LAYERS = 5
+
+
 def _point_grids(
     points_per_side: int | None,
     point_grids: Sequence[NDArray[np.floating]] | None,
@@ -67,7 +75,8 @@ def _point_grids(
     downscale: int,
 ) -> list[NDArray[np.float64]]:
     if points_per_side is not None and point_grids is None:
-        return build_all_layer_point_grids(points_per_side, crop_n_layers, downscale)
+        side = _integer(points_per_side, "points_per_side", 1, MAX_POINTS_PER_SIDE)
+        return build_all_layer_point_grids(side, crop_n_layers, downscale)
     if points_per_side is not None or point_grids is None:
         raise InvalidInputError(
             "give exactly one of points_per_side (a regular grid, e.g. 32) and point_grids "
@@ -75,7 +84,20 @@ def _point_grids(
             f"got points_per_side={points_per_side!r} and "
             f"{'no point_grids' if point_grids is None else 'point_grids'}"
         )
-    grids = [np.asarray(grid, dtype=np.float64) for grid in point_grids]
+    if isinstance(point_grids, str | bytes) or not isinstance(point_grids, Sequence | np.ndarray):
+        raise InvalidInputError(
+            "point_grids must be a list of (N, 2) arrays, one per crop layer: got "
+            f"{type(point_grids).__name__}"
+        )
+    grids = []
+    for layer, grid in enumerate(point_grids):
+        try:
+            grids.append(np.asarray(grid, dtype=np.float64))
+        except (TypeError, ValueError) as err:
+            raise InvalidInputError(
+                f"point_grids[{layer}] must be an (N, 2) array of numbers in [0, 1]: got "
+                f"{short_repr(grid)} ({err})"
+            ) from err
     if len(grids) < crop_n_layers + 1:
         raise InvalidInputError(
             f"point_grids needs one grid per crop layer, {crop_n_layers + 1} for "
@@ -86,6 +108,12 @@ def _point_grids(
             raise InvalidInputError(
                 f"point_grids[{layer}] must have shape (N, 2), (x, y) in [0, 1]: "
                 f"got shape {grid.shape}"
+            )
+        if grid.shape[0] > MAX_POINTS_PER_SIDE**2:
+            raise InvalidInputError(
+                f"point_grids[{layer}] has {grid.shape[0]} points, more than the "
+                f"{MAX_POINTS_PER_SIDE**2} (a {MAX_POINTS_PER_SIDE}x{MAX_POINTS_PER_SIDE} grid) "
+                "allowed per crop layer"
             )
         if not np.all((grid >= 0.0) & (grid <= 1.0)):
             raise InvalidInputError(
@@ -109,7 +137,7 @@ class SamAutomaticMaskGenerator:
         make one from.
     points_per_side : int or None
         Points along each side of the grid; ``points_per_side**2`` clicks on
-        the whole image. None when ``point_grids`` is given.
+        the whole image, at most 1024. None when ``point_grids`` is given.
     points_per_batch : int
         Clicks decoded per decoder call (a batched decoder takes them in one
         run; the official one runs once per click). Bigger uses more memory.
@@ -127,7 +155,7 @@ class SamAutomaticMaskGenerator:
     crop_n_layers : int
         If > 0, also run on crops: layer ``i`` splits the image into
         ``2**i x 2**i`` overlapping crops. Finds smaller objects, costs one
-        encoder run and one grid of clicks per crop.
+        encoder run and one grid of clicks per crop. At most 5 (1,365 crops).
     crop_nms_thresh : float in [0, 1]
         Box IoU above which duplicates from different crops are dropped
         (masks from smaller crops win).
@@ -137,8 +165,8 @@ class SamAutomaticMaskGenerator:
     crop_n_points_downscale_factor : int
         Layer ``i`` uses ``points_per_side / factor**i`` points per side.
     point_grids : list of ndarray of float, shape (N, 2), optional
-        Explicit (x, y) points in ``[0, 1]``, one grid per crop layer;
-        exclusive with ``points_per_side``.
+        Explicit (x, y) points in ``[0, 1]``, one grid per crop layer (at most
+        1024**2 points each); exclusive with ``points_per_side``.
     min_mask_region_area : int
         If > 0, fill holes and remove islands smaller than this many pixels
         in every mask (8-connected, as segment_anything with OpenCV; no
@@ -203,7 +231,7 @@ class SamAutomaticMaskGenerator:
                 f"got {output_mode!r}"
             )
         self.predictor = model
-        self.crop_n_layers = _integer(crop_n_layers, "crop_n_layers", 0)
+        self.crop_n_layers = _integer(crop_n_layers, "crop_n_layers", 0, MAX_CROP_N_LAYERS)
         self.crop_n_points_downscale_factor = _integer(
             crop_n_points_downscale_factor, "crop_n_points_downscale_factor", 1
         )
