@@ -365,9 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.set_defaults(func=_cmd_info)
 
+    from edgesam.batch._cli import register as register_batch
     from edgesam.export._cli import register as register_export
 
     register_export(commands)
+    register_batch(commands)
     return parser
 
 

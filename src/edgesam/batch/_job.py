@@ -58,8 +58,7 @@ def read_bytes(location: str) -> bytes:
             from pyarrow import fs
         except ImportError as err:
             raise InvalidImageError(
-                f"{location!r} is a URI; reading URIs needs pyarrow: pip install "
-                '"edgesam[batch]"'
+                f'{location!r} is a URI; reading URIs needs pyarrow: pip install "edgesam[batch]"'
             ) from err
         try:
             filesystem, path = fs.FileSystem.from_uri(location)
@@ -112,9 +111,7 @@ def prepare(item: Item, data: bytes, sha256: str, *, everything: bool) -> Prepar
     return Prepared(item, sha256, rgb, image_input, input_size)
 
 
-def _record(
-    mask: NDArray[np.bool_], score: float, stability: float, index: int
-) -> dict[str, Any]:
+def _record(mask: NDArray[np.bool_], score: float, stability: float, index: int) -> dict[str, Any]:
     box = box_xyxy_to_xywh(masks_to_boxes(mask[None])[0])
     return {
         "segmentation": dict(mask_to_coco_rle(mask)),
@@ -183,9 +180,7 @@ def segment(
     return records
 
 
-def output_row(
-    prepared: Prepared, masks: list[dict[str, Any]], fingerprint: str
-) -> dict[str, Any]:
+def output_row(prepared: Prepared, masks: list[dict[str, Any]], fingerprint: str) -> dict[str, Any]:
     """The output row of one image: its input columns, then what the run adds."""
     row: dict[str, Any] = dict(prepared.item.columns)
     row.update(
@@ -196,4 +191,3 @@ def output_row(
         masks=masks,
     )
     return row
-

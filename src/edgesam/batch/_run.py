@@ -300,4 +300,3 @@ def _progress(total: int, enabled: bool) -> Any:
     from huggingface_hub.utils import tqdm  # type: ignore[attr-defined]
 
     return tqdm(total=total, desc="segmenting", unit="image")  # type: ignore[no-untyped-call]
-
