@@ -67,7 +67,11 @@ def test_prompt_masks_match_sam_predictor(
     images = reference_files["images"]
     rows = [
         {"path": str(images / "truck.jpg"), "boxes": BOXES, "points": [[500, 375]]},
-        {"path": str(images / "groceries.jpg"), "points": [[300, 200], [500, 300]], "labels": [1, 0]},
+        {
+            "path": str(images / "groceries.jpg"),
+            "points": [[300, 200], [500, 300]],
+            "labels": [1, 0],
+        },
         {"path": str(images / "synthetic_480x640.png"), "points": [[320, 240]]},
         {"path": str(images / "tiny_37x53.png"), "boxes": [[2, 3, 30, 20]]},
     ]

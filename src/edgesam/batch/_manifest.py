@@ -219,7 +219,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, object]]:
     index = 0
     for batch in parquet.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
-            yield index, {key: _jsonable(value) for key, value in row.items()}
+            yield index, row
             index += 1
 
 
@@ -286,9 +286,9 @@ def _item(index: int, row: object, folder: Path) -> Item:
         return Item(index, name, "", problem="; ".join(bad))
     columns = {str(key): _jsonable(value) for key, value in row.items()}
     try:
-        boxes = _array(columns.get("boxes"), "boxes", 4, np.float32)
-        points = _array(columns.get("points"), "points", 2, np.float32)
-        labels = _labels(columns.get("labels"), points)
+        boxes = _array(row.get("boxes"), "boxes", 4, np.float32)
+        points = _array(row.get("points"), "points", 2, np.float32)
+        labels = _labels(row.get("labels"), points)
     except InvalidInputError as err:
         return Item(index, name, "", problem=str(err))
     location = _location(name, folder)
@@ -322,11 +322,11 @@ def _array(value: object, key: str, width: int, dtype: type) -> NDArray[Any] | N
         for entry in value
     ):
         raise InvalidInputError(
-            f"{key} must be a list of [{width} numbers] lists: got {json.dumps(value)[:120]}"
+            f"{key} must be a list of [{width} numbers] lists: got {value!r:.120}"
         )
     array = np.asarray(value, dtype=np.float64)
     if not np.isfinite(array).all():
-        raise InvalidInputError(f"{key} must be finite numbers: got {json.dumps(value)[:120]}")
+        raise InvalidInputError(f"{key} must be finite numbers: got {value!r:.120}")
     return array.astype(dtype)
 
 
