@@ -63,6 +63,8 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 PromptMode = Literal["both", "boxes", "points", "everything"]
+#: CPUs each reading/decoding/preprocessing task asks for.
+PREPARE_CPUS = 0.5
 
 _BOOKKEEPING = ("_name", "_error", "_skip")
 
@@ -257,7 +259,7 @@ def _pipeline(
     options = check_everything_options(everything_options) if prompts == "everything" else None
     base = str(Path(base_dir) if base_dir is not None else Path.cwd())
     # An instance, not the class: the CPU stage runs as plain tasks, not actors.
-    prepared = ds.map(_Prepare(base, prompts, done))
+    prepared = ds.map(_Prepare(base, prompts, done), num_cpus=PREPARE_CPUS)
     return prepared.map_batches(
         _Segmenter,
         fn_constructor_kwargs={
@@ -367,6 +369,17 @@ def _drop_bookkeeping(table: Any) -> Any:
     return _select(table, good=True).drop_columns(list(_BOOKKEEPING))
 
 
+def _check_room(actors: int, num_cpus: float) -> None:
+    """Refuse actors that would leave no CPU for the reading tasks (Ray would wait forever)."""
+    total = float(ray.cluster_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
+    if actors * num_cpus > total - PREPARE_CPUS:
+        raise InvalidInputError(
+            f"{actors} actor(s) x {num_cpus} CPUs leave less than {PREPARE_CPUS} of the "
+            f"cluster's {total:g} CPUs for reading and preprocessing, and the run would "
+            "wait forever: lower --actors or --cpus-per-actor (fractions such as 0.5 work)"
+        )
+
+
 def connect(address: str | None) -> None:
     """Join a Ray cluster: ``"auto"`` honours ``RAY_ADDRESS`` or starts a local one."""
     if ray.is_initialized():
@@ -419,6 +432,7 @@ def run_batch_on_ray(
     source_path = Path(source)
     base_dir = source_path if source_path.is_dir() else source_path.parent
     connect(address)
+    _check_room(actors, num_cpus)
     ray.data.DataContext.get_current().enable_progress_bars = progress
     summary = BatchSummary()
     with lock_output(output):
