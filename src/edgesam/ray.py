@@ -7,7 +7,9 @@ makes them). Reading, hashing, decoding and preprocessing run as ordinary CPU
 tasks; the encoder and decoder run in an actor pool
 (``map_batches`` with ``ActorPoolStrategy``), one :class:`~edgesam.EdgeSam`
 per actor, with onnxruntime's intra-op threads set to the actor's CPUs and
-CUDA first when the actor has a GPU. Actors are restarted and their tasks
+CUDA first when the actor has a GPU; each actor call encodes its batch of
+images with :meth:`~edgesam.EdgeSam.encode_batch` (one run with an encoder
+made by :func:`edgesam.export.batch_encoder`). Actors are restarted and their tasks
 retried when a worker dies, so a killed actor costs time, not rows.
 
 :func:`run_batch_on_ray` is ``edgesam batch --ray``: the same inputs, output
@@ -189,22 +191,42 @@ class _Segmenter:
             )
 
     def __call__(self, batch: Any) -> Any:
-        rows = []
-        for row in batch.to_pylist():
+        rows = batch.to_pylist()
+        outputs: list[dict[str, Any] | None] = [None] * len(rows)
+        ready: list[tuple[int, Prepared]] = []
+        for index, row in enumerate(rows):
             columns = json.loads(row["_row"])
             outcome = {"_name": row["_name"], "_error": row["_error"], "_skip": row["_skip"]}
             if row["_error"] or row["_skip"]:
-                rows.append({**columns, **_empty(), **outcome})
-                continue
+                outputs[index] = {**columns, **_empty(), **outcome}
+            else:
+                ready.append((index, self._prepared(row, columns)))
+        embeddings = self._encode([prepared for _, prepared in ready])
+        for (index, prepared), embedding in zip(ready, embeddings, strict=True):
+            outcome = {"_name": rows[index]["_name"], "_error": "", "_skip": False}
             try:
-                prepared = self._prepared(row, columns)
-                masks = segment_image(prepared, self.predictor, self.generator)
+                if isinstance(embedding, BaseException):
+                    raise embedding
+                masks = segment_image(prepared, self.predictor, self.generator, embedding)
             except (EdgeSamError, OSError) as err:
                 outcome["_error"] = str(err)
-                rows.append({**columns, **_empty(), **outcome})
+                outputs[index] = {**prepared.item.columns, **_empty(), **outcome}
                 continue
-            rows.append({**output_row(prepared, masks, self.model.fingerprint), **outcome})
-        return rows_to_table(rows)
+            outputs[index] = {**output_row(prepared, masks, self.model.fingerprint), **outcome}
+        return rows_to_table([row for row in outputs if row is not None])
+
+    def _encode(
+        self, prepared: list[Prepared]
+    ) -> list[np.ndarray[Any, Any] | BaseException | None]:
+        """The batch's embeddings in one encoder call (``EdgeSam.encode_batch``)."""
+        if self.generator is not None or not prepared:
+            return [None] * len(prepared)
+        stack = np.concatenate([p.image_input for p in prepared if p.image_input is not None])
+        try:
+            embeddings = self.model.encode_batch(stack)
+        except (EdgeSamError, OSError) as err:
+            return [err] * len(prepared)
+        return [embeddings[i : i + 1] for i in range(len(prepared))]
 
     def _prepared(self, row: Mapping[str, Any], columns: dict[str, Any]) -> Prepared:
         height, width, input_h, input_w = row["_size"]

@@ -127,13 +127,15 @@ def segment(
     prepared: Prepared,
     predictor: SamPredictor,
     generator: SamAutomaticMaskGenerator | None = None,
+    embedding: NDArray[np.float32] | None = None,
 ) -> list[dict[str, Any]]:
     """The mask records of one prepared image.
 
     With a ``generator``, everything in the image; otherwise one record per
     box (``predict_batch(boxes=..., multimask_output=False)``) and one for the
     points, answered as ``edgesam segment`` answers clicks: one click, the most
-    stable of the four outputs; several, the single-mask output.
+    stable of the four outputs; several, the single-mask output. ``embedding``
+    (1, 256, 64, 64), when given, is the image's, already encoded.
     """
     if generator is not None:
         return [
@@ -152,7 +154,7 @@ def segment(
         raise ValueError("segment() needs an image prepared with everything=False")
     predictor.set_image_embedding(
         ImageEmbedding(
-            array=model.encode(prepared.image_input),
+            array=model.encode(prepared.image_input) if embedding is None else embedding,
             original_size=(int(prepared.rgb.shape[0]), int(prepared.rgb.shape[1])),
             input_size=prepared.input_size,
             model_name=model.name,
