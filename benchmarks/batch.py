@@ -60,6 +60,36 @@ def _timed(run: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def _encoder_batch(reference: Path, count: int, repeats: int = 3) -> int:
+    """Print the best of ``repeats``: B single encoder runs vs one run of B images."""
+    import numpy as np
+
+    from edgesam import EdgeSam
+    from edgesam.export._batch_encoder import batch_encoder
+
+    onnx_dir = reference / "onnx"
+    with tempfile.TemporaryDirectory() as folder:
+        encoder = batch_encoder(
+            onnx_dir / "edge_sam_random_encoder.onnx", Path(folder) / "batch_encoder.onnx"
+        )
+        model = EdgeSam.from_files(
+            encoder, onnx_dir / "edge_sam_random_decoder.onnx", providers=["cpu"]
+        )
+        images = np.random.default_rng(0).standard_normal((count, 3, 1024, 1024))
+        images = images.astype(np.float32)
+        model.encode(images[:1])
+        singles = min(
+            _timed(lambda: [model.encode(images[i : i + 1]) for i in range(count)])
+            for _ in range(repeats)
+        )
+        batched = min(_timed(lambda: model.encode_batch(images)) for _ in range(repeats))
+    print(
+        f"encoder on CPU, {count} images: {count} runs {singles:.2f} s, one batched run "
+        f"{batched:.2f} s ({singles / batched:.2f}x)"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the batch benchmark and print the table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.batch", description=__doc__)
@@ -68,10 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefetch", type=int, default=2)
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray rows")
     parser.add_argument("--reference", help="reference folder (default ../shared/reference)")
+    parser.add_argument(
+        "--encoder-batch",
+        type=int,
+        metavar="B",
+        help="instead: time EdgeSam.encode_batch of B images with the dynamic-batch encoder "
+        "against B single runs",
+    )
     args = parser.parse_args(argv)
     reference = find_reference_dir(args.reference)
     if reference is None:
         parser.error("reference data not found: pass --reference or set EDGESAM_REFERENCE_DIR")
+    if args.encoder_batch:
+        return _encoder_batch(reference, args.encoder_batch)
 
     import numpy as np
 
