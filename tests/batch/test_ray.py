@@ -86,3 +86,38 @@ def test_a_killed_actor_still_gives_complete_duplicate_free_output(
         everything_options={"points_per_side": 2},
     )
     assert rows == rows_by_name(local)
+
+
+def test_segment_on_user_datasets(tmp_path: Path, tiny_model_files: dict[str, Path]) -> None:
+    folder = tmp_path / "data"
+    write_images(folder, 2)
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("ray_segment_script.py")), str(folder),
+         str(tiny_model_files["encoder"]), str(tiny_model_files["decoder"])],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["columns"] == sorted(
+        ["path", "boxes", "sha256", "height", "width", "model_fingerprint", "masks", "error"]
+    )
+    manifest = folder / "m.jsonl"
+    manifest.write_text(
+        "".join(
+            json.dumps({"path": name, "boxes": [[2, 3, 30, 20]]}) + "\n"
+            for name in ("img0000.png", "img0001.png")
+        )
+    )
+    files = {"encoder": tiny_model_files["encoder"], "decoder": tiny_model_files["decoder"]}
+    run_batch(manifest, tmp_path / "local", **files)  # type: ignore[arg-type]
+    local = rows_by_name(tmp_path / "local")
+    for name, row in local.items():
+        assert report["boxes"][name] == {"masks": row["masks"], "error": ""}
+    assert report["boxes"]["nope.png"]["masks"] == []
+    assert "does not exist" in report["boxes"]["nope.png"]["error"]
+    manifest.unlink()
+    run_batch(folder, tmp_path / "everything", everything=True,
+              everything_options={"points_per_side": 2}, **files)  # type: ignore[arg-type]  # fmt: skip
+    for name, row in rows_by_name(tmp_path / "everything").items():
+        assert report["everything"][name] == [m["segmentation"] for m in row["masks"]]
+        assert report["everything"][name]
