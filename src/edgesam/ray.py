@@ -450,6 +450,11 @@ def run_batch_on_ray(
         )
     output = Path(output)
     check_output_folder(output)
+    if Path(source).is_dir() and not everything:
+        raise InvalidInputError(
+            f"source {str(source)!r} is a folder, which has no prompts: pass everything=True "
+            "(--everything), or a manifest with boxes/points"
+        )
     items = read_items(source, recursive=recursive, everything=everything)
     source_path = Path(source)
     base_dir = source_path if source_path.is_dir() else source_path.parent

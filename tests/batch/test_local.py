@@ -306,3 +306,12 @@ def test_interrupted_run_resumes_to_a_complete_duplicate_free_output(
     reference = rows_by_name(clean)
     for name, row in rows.items():
         assert row["masks"] == reference[name]["masks"], name
+
+
+def test_a_folder_without_everything_is_a_usage_error(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 1)
+    result = cli(
+        tmp_path / "data", "--output", tmp_path / "out", "--encoder", "e", "--decoder", "d"
+    )
+    assert result.returncode == 2
+    assert "--everything" in result.stderr

@@ -190,6 +190,11 @@ def run_batch(
     options = check_everything_options(everything_options)
     output = Path(output)
     check_output_folder(output)
+    if Path(source).is_dir() and not everything:
+        raise InvalidInputError(
+            f"source {str(source)!r} is a folder, which has no prompts: pass everything=True "
+            "(--everything), or a manifest with boxes/points"
+        )
     items = read_items(source, recursive=recursive, everything=everything)
     edge_sam = load_model(model, encoder=encoder, decoder=decoder, providers=providers)
     predictor = SamPredictor(edge_sam)
