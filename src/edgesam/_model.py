@@ -398,6 +398,28 @@ class EdgeSam:
         (embedding,) = self._encoder.run({"image": image_input})
         return embedding
 
+    def encode_batch(self, image_inputs: ArrayLike) -> NDArray[np.float32]:
+        """Run the encoder on several preprocessed images.
+
+        An encoder with a dynamic batch dimension (``edgesam.export.batch_encoder``)
+        encodes the whole stack in one run, which pays off on GPUs; the
+        official encoder runs once per image. On CPU one run per image is as
+        fast (docs/batch.md).
+
+        Parameters
+        ----------
+        image_inputs : ndarray of float32, shape (B, 3, 1024, 1024)
+            Preprocessed images, as :meth:`encode` takes them, stacked.
+
+        Returns
+        -------
+        ndarray of float32, shape (B, 256, 64, 64)
+            The embeddings, in order.
+        """
+        from edgesam._batched import encode_stack
+
+        return encode_stack(self._encoder, image_inputs)
+
     def _encode_rgb(
         self, rgb: NDArray[np.uint8]
     ) -> tuple[NDArray[np.float32], tuple[int, int]] | None:

@@ -558,9 +558,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common_options(info, json_output=True)
     info.set_defaults(func=_cmd_info)
 
+    from edgesam.batch._cli import register as register_batch
     from edgesam.export._cli import register as register_export
 
     register_export(commands)
+    register_batch(commands)
     return parser
 
 

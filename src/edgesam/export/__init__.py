@@ -34,12 +34,13 @@ if TYPE_CHECKING:
     from edgesam.export._checkpoint import load_checkpoint
     from edgesam.export._network import EdgeSamNetwork
 
-__all__ = ["EdgeSamNetwork", "ExportResult", "export_onnx", "load_checkpoint"]
+__all__ = ["EdgeSamNetwork", "ExportResult", "batch_encoder", "export_onnx", "load_checkpoint"]
 
 INSTALL_HINT = 'pip install "edgesam[export]"'
 
 _LOCATIONS = {
     "EdgeSamNetwork": "edgesam.export._network",
+    "batch_encoder": "edgesam.export._batch_encoder",
     "ExportResult": "edgesam.export._api",
     "export_onnx": "edgesam.export._api",
     "load_checkpoint": "edgesam.export._checkpoint",

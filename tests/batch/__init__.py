@@ -1,0 +1,1 @@
+"""Tests of the batch extra (edgesam.batch, edgesam.ray, edgesam batch)."""
