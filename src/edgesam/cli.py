@@ -368,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edgesam.export._cli import register as register_export
 
     register_export(commands)
+    from edgesam.serve._cli import register as register_serve
+
+    register_serve(commands)
     return parser
 
 
