@@ -11,22 +11,17 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
 from edgesam import EdgeSam, SamPredictor
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+from .serve_helpers import ARTIFACTS, REPO_ROOT, serve_process
+
 CHROMIUM = Path(os.environ.get("EDGESAM_CHROMIUM", "/usr/bin/chromium"))
 ORT_WEB_DIST = os.environ.get(
     "EDGESAM_ORT_WEB_DIST",
@@ -35,13 +30,6 @@ ORT_WEB_DIST = os.environ.get(
 IMAGE = "synthetic_480x640.png"
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -53,51 +41,8 @@ def server(reference_dir: Path) -> Iterator[str]:
             f"onnxruntime-web not found at {ORT_WEB_DIST}: npm install onnxruntime-web@1.30.0 "
             "and set EDGESAM_ORT_WEB_DIST to its dist folder"
         )
-    port = _free_port()
-    onnx = reference_dir / "onnx"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
-    env.pop("EDGESAM_API_KEY", None)
-    log = (ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS) / "server.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edgesam.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--encoder",
-                str(onnx / "edge_sam_random_encoder.onnx"),
-                "--decoder",
-                str(onnx / "edge_sam_random_decoder.onnx"),
-                "--web-runtime",
-                ORT_WEB_DIST,
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"edgesam serve did not start:\n{log.read_text()}")
-            time.sleep(0.3)
+    with serve_process(reference_dir, "--web-runtime", ORT_WEB_DIST) as (url, _):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,12 @@ worker.onmessage = (event) => {
 
 let workerReadyResolve, workerReadyReject, embeddingResolve, embeddingReject;
 workerReady = new Promise((resolve, reject) => { workerReadyResolve = resolve; workerReadyReject = reject; });
-worker.postMessage({ type: "init", runtime, decoderUrl: "/v1/models/decoder.onnx", headers: headers() });
+// /v1/health first: it asks for the API key when the server needs one, before the
+// worker downloads the decoder with it.
+api("/v1/health").then(
+  () => worker.postMessage({ type: "init", runtime, decoderUrl: "/v1/models/decoder.onnx", headers: headers() }),
+  (err) => workerReadyReject(err),
+);
 workerReady.then((message) => {
   state.decoder = "browser";
   state.threads = message.threads;
