@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 from PIL import Image
 
 from .serve_helpers import serve_process
@@ -43,51 +44,49 @@ def _png(seed: int) -> bytes:
 
 def test_load(reference_dir: Path) -> None:
     if not Path("/proc/self/status").is_file():
-        import pytest
-
         pytest.skip("RSS is read from /proc (Linux)")
     image = (reference_dir / "images" / "groceries.jpg").read_bytes()
     # A cache of 4 embeddings: rounds of 20 distinct images keep evicting.
-    with serve_process(reference_dir, "--cache-mb", "16", "--queue", "64", log_name="load.log") as (
-        url,
-        process,
+    options = ("--cache-mb", "16", "--queue", "64")
+    with (
+        serve_process(reference_dir, *options, log_name="load.log") as (url, process),
+        httpx.Client(base_url=url, timeout=300) as client,
     ):
-        with httpx.Client(base_url=url, timeout=300) as client:
 
-            def decodes(worker: int) -> list[int]:
-                statuses = []
-                rng = np.random.default_rng(worker)
-                for _ in range(DECODES_PER_CLIENT):
-                    x, y = rng.uniform(0, 800), rng.uniform(0, 534)
-                    body = {
-                        "image_id": image_id,
-                        "points": [[x, y]],
-                        "labels": [1],
-                        "num_multimask_outputs": 4,
-                        "use_stability_score": True,
-                    }
-                    statuses.append(client.post("/v1/decode", json=body).status_code)
-                return statuses
+        def decodes(worker: int) -> list[int]:
+            statuses = []
+            rng = np.random.default_rng(worker)
+            for _ in range(DECODES_PER_CLIENT):
+                x, y = rng.uniform(0, 800), rng.uniform(0, 534)
+                body = {
+                    "image_id": image_id,
+                    "points": [[x, y]],
+                    "labels": [1],
+                    "num_multimask_outputs": 4,
+                    "use_stability_score": True,
+                }
+                statuses.append(client.post("/v1/decode", json=body).status_code)
+            return statuses
 
-            def embeds(round_: int) -> list[int]:
-                with ThreadPoolExecutor(EMBEDS) as pool:
-                    answers = pool.map(
-                        lambda seed: client.post("/v1/embed", content=_png(seed)),
-                        range(round_ * EMBEDS, (round_ + 1) * EMBEDS),
-                    )
-                    return [answer.status_code for answer in answers]
+        def embeds(round_: int) -> list[int]:
+            with ThreadPoolExecutor(EMBEDS) as pool:
+                answers = pool.map(
+                    lambda seed: client.post("/v1/embed", content=_png(seed)),
+                    range(round_ * EMBEDS, (round_ + 1) * EMBEDS),
+                )
+                return [answer.status_code for answer in answers]
 
-            rss = {"start": _rss(process.pid)}
-            for round_ in range(2):
-                # Embedded again each round: the previous round's embeds evicted it.
-                image_id = client.post("/v1/embed", content=image).json()["image_id"]
-                with ThreadPoolExecutor(CLIENTS) as pool:
-                    statuses = [s for batch in pool.map(decodes, range(CLIENTS)) for s in batch]
-                assert statuses == [200] * CLIENTS * DECODES_PER_CLIENT
-                rss[f"decodes {round_ + 1}"] = _rss(process.pid)
-                assert embeds(round_) == [200] * EMBEDS
-                rss[f"embeds {round_ + 1}"] = _rss(process.pid)
-            health = client.get("/v1/health").json()
+        rss = {"start": _rss(process.pid)}
+        for round_ in range(2):
+            # Embedded again each round: the previous round's embeds evicted it.
+            image_id = client.post("/v1/embed", content=image).json()["image_id"]
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                statuses = [s for batch in pool.map(decodes, range(CLIENTS)) for s in batch]
+            assert statuses == [200] * CLIENTS * DECODES_PER_CLIENT
+            rss[f"decodes {round_ + 1}"] = _rss(process.pid)
+            assert embeds(round_) == [200] * EMBEDS
+            rss[f"embeds {round_ + 1}"] = _rss(process.pid)
+        health = client.get("/v1/health").json()
     print(
         "\nserver RSS (MiB): "
         + ", ".join(f"{name} {value / MIB:.0f}" for name, value in rss.items())
