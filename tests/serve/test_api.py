@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -293,9 +294,17 @@ def test_bad_prompts_are_400_with_the_packages_message(
         {"points": [[1, 2]], "labels": [1], "mask_input": "not base64!"},
         {"points": [[1, 2]], "labels": [1], "mask_input": base64.b64encode(b"1234").decode()},
         {"points": [[1, 2]] * 300, "labels": [1] * 300},
+        {"points": [[float("nan"), 2]], "labels": [1]},
+        {"points": [[1e39, 2]], "labels": [1]},
+        {"box": [0, 0, float("inf"), 5]},
     ]
     for case in cases:
-        response = client.post("/v1/decode", json={"image_id": image_id, **case})
+        # json.dumps writes NaN and Infinity as Python's json reads them; httpx's json= refuses.
+        response = client.post(
+            "/v1/decode",
+            content=json.dumps({"image_id": image_id, **case}),
+            headers={"Content-Type": "application/json"},
+        )
         assert response.status_code == 400, (case, response.text)
         assert response.json()["error"]["type"] in ("InvalidPromptError", "InvalidInputError")
 

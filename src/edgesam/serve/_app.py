@@ -228,30 +228,25 @@ class _Server:
             predictor.reset_image()
 
     def decode(self, embedding: ImageEmbedding, body: DecodeRequest) -> dict[str, Any]:
-        points = labels = box = mask_input = None
-        if body.points is not None:
-            if len(body.points) > _MAX_POINTS:
-                raise InvalidPromptError(
-                    f"points: at most {_MAX_POINTS} points per request: got {len(body.points)}"
-                )
-            if any(len(point) != 2 for point in body.points):
-                raise InvalidPromptError(
-                    f"points must be [[x, y], ...] pairs in pixels: got {body.points[:4]}"
-                )
-            points = np.array(body.points, dtype=np.float32) if body.points else None
-        if body.labels is not None:
-            labels = np.array(body.labels, dtype=np.int64) if body.labels else None
-        if body.box is not None:
-            box = np.array(body.box, dtype=np.float32)
-        if body.mask_input is not None:
-            mask_input = _decode_mask_input(body.mask_input)
+        # Lists as they came: the predictor validates them and names the argument.
+        points: list[list[float]] | None = body.points or None
+        if points is not None and len(points) > _MAX_POINTS:
+            raise InvalidPromptError(
+                f"points: at most {_MAX_POINTS} points per request: got {len(points)}"
+            )
+        if points is not None and any(len(point) != 2 for point in points):
+            raise InvalidPromptError(
+                f"points must be [[x, y], ...] pairs in pixels: got {points[:4]}"
+            )
+        labels = body.labels or None
+        mask_input = _decode_mask_input(body.mask_input) if body.mask_input is not None else None
         predictor = self.predictor()
         try:
             predictor.set_image_embedding(embedding)
             masks, scores, low_res = predictor.predict(
                 points,
                 labels,
-                box,
+                body.box,
                 mask_input,
                 multimask_output=body.multimask,
                 num_multimask_outputs=body.num_multimask_outputs,

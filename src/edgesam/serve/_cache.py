@@ -84,6 +84,10 @@ class EmbeddingCache:
     ) -> tuple[ImageEmbedding, bool]:
         """The embedding for ``key``, computing it once however many ask at once.
 
+        The computation runs as its own task: a caller that goes away (a client
+        disconnecting) does not cancel it for the others, and its result is
+        cached either way.
+
         Returns
         -------
         embedding : ImageEmbedding
@@ -95,27 +99,25 @@ class EmbeddingCache:
         if embedding is not None:
             self.stats.hits += 1
             return embedding, True
-        running = self._running.get(key)
-        if running is not None:
+        task = self._running.get(key)
+        started = task is None
+        if task is None:
+            self.stats.misses += 1
+            task = asyncio.ensure_future(self._compute(key, compute))
+            # Retrieve the outcome even when every caller has gone, so that asyncio
+            # does not log "exception was never retrieved".
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._running[key] = task
+        else:
             self.stats.shared += 1
-            # shield: one waiter giving up must not cancel the run for the others.
-            return await asyncio.shield(running), True
-        self.stats.misses += 1
-        future: asyncio.Future[ImageEmbedding] = asyncio.get_running_loop().create_future()
-        self._running[key] = future
+        return await asyncio.shield(task), not started
+
+    async def _compute(
+        self, key: str, compute: Callable[[], Awaitable[ImageEmbedding]]
+    ) -> ImageEmbedding:
         try:
             embedding = await compute()
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as err:
-            future.set_exception(err)
-            # Retrieved here so that asyncio does not log it when nobody else waited.
-            future.exception()
-            raise
-        else:
-            future.set_result(embedding)
             self.put(key, embedding)
-            return embedding, False
+            return embedding
         finally:
             del self._running[key]
