@@ -67,7 +67,7 @@ def predictor(reference_dir: Path) -> SamPredictor:
 
 
 def _open(browser: Any, server: str, reference_dir: Path, block_runtime: bool = False) -> Any:
-    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    page = browser.new_page(viewport={"width": 1280, "height": 760})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.errors = errors

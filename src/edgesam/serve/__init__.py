@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from edgesam._errors import MissingExtraError
 
 if TYPE_CHECKING:
-    from edgesam.serve._app import ORT_WEB_VERSION, DecodeRequest, create_app
+    from edgesam.serve._app import ORT_WEB_VERSION, create_app
     from edgesam.serve._cache import EmbeddingCache
+    from edgesam.serve._server import DecodeRequest
 
 __all__ = ["INSTALL_HINT", "ORT_WEB_VERSION", "DecodeRequest", "EmbeddingCache", "create_app"]
 
@@ -28,7 +29,7 @@ INSTALL_HINT = 'pip install "edgesam[serve]"'
 
 _LOCATIONS = {
     "ORT_WEB_VERSION": "edgesam.serve._app",
-    "DecodeRequest": "edgesam.serve._app",
+    "DecodeRequest": "edgesam.serve._server",
     "create_app": "edgesam.serve._app",
     "EmbeddingCache": "edgesam.serve._cache",
 }

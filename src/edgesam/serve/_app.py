@@ -8,54 +8,40 @@ model, so ``/v1/decode`` is ``SamPredictor.predict`` on the cached embedding.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import hashlib
 import hmac
 import io
 import logging
 import os
 import re
-import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
-from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field
+from PIL import Image
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import edgesam.formats
-from edgesam import EdgeSam, ImageEmbedding, SamPredictor
-from edgesam._errors import (
-    EdgeSamError,
-    InvalidImageError,
-    InvalidInputError,
-    InvalidPromptError,
-    MaskInputUnavailableError,
+from edgesam import EdgeSam, ImageEmbedding
+from edgesam._errors import EdgeSamError, InvalidImageError, InvalidInputError
+from edgesam.serve._http import (
+    BodyLimit,
+    HttpError,
+    RequestLog,
+    StaticWithHeaders,
+    error_response,
+    page_headers,
+    status_for,
 )
-from edgesam.amg import (
-    SamAutomaticMaskGenerator,
-    box_xyxy_to_xywh,
-    calculate_stability_score,
-    mask_to_coco_rle,
-    masks_to_boxes,
-)
-from edgesam.serve._cache import EmbeddingCache
+from edgesam.serve._server import DecodeRequest, Server, everything_options
 
-__all__ = ["ORT_WEB_VERSION", "DecodeRequest", "create_app"]
+__all__ = ["CDN_RUNTIME", "ORT_WEB_VERSION", "DecodeRequest", "create_app"]
 
 logger = logging.getLogger("edgesam.serve")
 
@@ -67,401 +53,6 @@ _STATIC = Path(__file__).resolve().parent / "static"
 _MIB = 1 << 20
 _EMBEDDING_BYTES = 256 * 64 * 64 * 4
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}")
-_MAX_POINTS = 256
-_LOW_RES = 256
-_MIME = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm"}
-# The generator's options that /v1/everything takes as query parameters, with the
-# largest value the server accepts (the work grows with the square of the grid).
-_EVERYTHING_INT = {
-    "points_per_side": 128,
-    "points_per_batch": 256,
-    "crop_n_layers": 3,
-    "crop_n_points_downscale_factor": 16,
-    "min_mask_region_area": 1 << 30,
-}
-_EVERYTHING_FLOAT = (
-    "pred_iou_thresh",
-    "stability_score_thresh",
-    "stability_score_offset",
-    "box_nms_thresh",
-    "crop_nms_thresh",
-    "crop_overlap_ratio",
-)
-_EVERYTHING_BOOL = ("use_stability_score",)
-
-T = TypeVar("T")
-
-
-# -- errors that are not the package's ------------------------------------------------------
-
-
-class _HttpError(Exception):
-    """An error answered with ``status`` and the ``{"error": ...}`` body."""
-
-    def __init__(
-        self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-        self.headers = headers
-
-
-def _too_large(message: str) -> _HttpError:
-    return _HttpError(413, "PayloadTooLargeError", message)
-
-
-def _error_response(
-    status: int, kind: str, message: str, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"type": kind, "message": message}}, status_code=status, headers=headers
-    )
-
-
-def _status_for(err: EdgeSamError) -> int:
-    return 422 if isinstance(err, MaskInputUnavailableError) else 400
-
-
-# -- request bodies -------------------------------------------------------------------------
-
-
-class DecodeRequest(BaseModel):
-    """The body of ``POST /v1/decode``: prompts in original-image pixels."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    image_id: str = Field(description="from POST /v1/embed")
-    points: list[list[float]] | None = Field(None, description="[[x, y], ...] in pixels")
-    labels: list[int] | None = Field(None, description="one per point: 1 object, 0 background")
-    box: list[float] | None = Field(None, description="[x0, y0, x1, y1] in pixels")
-    mask_input: str | None = Field(
-        None, description="base64 little-endian float32 (1, 256, 256) low-res logits"
-    )
-    multimask: bool = True
-    num_multimask_outputs: Literal[1, 3, 4] | None = None
-    use_stability_score: bool = False
-    mask_format: Literal["rle", "png", "polygons"] = "rle"
-    return_low_res: bool = False
-
-
-# -- the server's state ---------------------------------------------------------------------
-
-
-class _Server:
-    def __init__(
-        self,
-        model: EdgeSam,
-        *,
-        cache_bytes: int,
-        max_pixels: int,
-        workers: int,
-        queue_size: int,
-        decoder_file: Path,
-    ) -> None:
-        self.model = model
-        self.cache = EmbeddingCache(cache_bytes)
-        self.max_pixels = max_pixels
-        self.workers = workers
-        self.capacity = workers + queue_size
-        self.pending = 0
-        self.decoder_file = decoder_file
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edgesam-serve")
-        self._local = threading.local()
-
-    def predictor(self) -> SamPredictor:
-        """This worker thread's own predictor over the shared model."""
-        predictor: SamPredictor | None = getattr(self._local, "predictor", None)
-        if predictor is None:
-            predictor = SamPredictor(self.model)
-            self._local.predictor = predictor
-        return predictor
-
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(*args)`` in the pool, or answer 503 when the queue is full."""
-        if self.pending >= self.capacity:
-            raise _HttpError(
-                503,
-                "OverloadedError",
-                f"the server is busy ({self.pending} requests running or queued for "
-                f"{self.workers} workers); retry shortly",
-                {"Retry-After": "1"},
-            )
-        self.pending += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, function, *args)
-        finally:
-            self.pending -= 1
-
-    # Everything below runs in a worker thread.
-
-    def open_image(self, data: bytes) -> Image.Image:
-        if not data:
-            raise InvalidImageError("the request body is empty: send an image file")
-        try:
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > self.max_pixels:
-                raise _too_large(
-                    f"the image is {width}x{height} = {width * height} pixels, more than this "
-                    f"server's limit of {self.max_pixels}; downscale it (EdgeSAM sees every "
-                    "image at 1024 pixels on the long side)"
-                )
-            image.load()
-            upright: Image.Image = ImageOps.exif_transpose(image)
-            return upright
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise _too_large(f"the image is larger than Pillow's safety limit ({err})") from err
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-            raise InvalidImageError(
-                f"the uploaded file could not be read as an image ({err}); send a JPEG, PNG, "
-                "WebP, ... file"
-            ) from err
-
-    def encode(self, data: bytes) -> ImageEmbedding:
-        image = self.open_image(data)
-        predictor = self.predictor()
-        try:
-            predictor.set_image(image)
-            return predictor.get_image_embedding()
-        finally:
-            predictor.reset_image()
-
-    def decode(self, embedding: ImageEmbedding, body: DecodeRequest) -> dict[str, Any]:
-        # Lists as they came: the predictor validates them and names the argument.
-        points: list[list[float]] | None = body.points or None
-        if points is not None and len(points) > _MAX_POINTS:
-            raise InvalidPromptError(
-                f"points: at most {_MAX_POINTS} points per request: got {len(points)}"
-            )
-        if points is not None and any(len(point) != 2 for point in points):
-            raise InvalidPromptError(
-                f"points must be [[x, y], ...] pairs in pixels: got {points[:4]}"
-            )
-        labels = body.labels or None
-        mask_input = _decode_mask_input(body.mask_input) if body.mask_input is not None else None
-        predictor = self.predictor()
-        try:
-            predictor.set_image_embedding(embedding)
-            masks, scores, low_res = predictor.predict(
-                points,
-                labels,
-                body.box,
-                mask_input,
-                multimask_output=body.multimask,
-                num_multimask_outputs=body.num_multimask_outputs,
-                use_stability_score=body.use_stability_score,
-            )
-        finally:
-            predictor.reset_image()
-        masks = np.asarray(masks, dtype=np.bool_)  # return_logits is never asked for
-        stability = calculate_stability_score(low_res, 0.0, 1.0)
-        boxes = box_xyxy_to_xywh(masks_to_boxes(masks))
-        records = [
-            {
-                "segmentation": _encode_mask(mask, body.mask_format),
-                "score": float(score),
-                "stability_score": float(stable),
-                "bbox": [int(value) for value in bbox],
-                "area": int(np.count_nonzero(mask)),
-            }
-            for mask, score, stable, bbox in zip(masks, scores, stability, boxes, strict=True)
-        ]
-        answer: dict[str, Any] = {"masks": records}
-        if body.return_low_res:
-            answer["low_res_logits"] = base64.b64encode(
-                np.ascontiguousarray(low_res, dtype="<f4").tobytes()
-            ).decode("ascii")
-        return answer
-
-    def everything(self, data: bytes, options: dict[str, Any]) -> list[dict[str, Any]]:
-        image = self.open_image(data)
-        predictor = self.predictor()
-        try:
-            generator = SamAutomaticMaskGenerator(predictor, output_mode="coco_rle", **options)
-            records = generator.generate(image)
-        finally:
-            predictor.reset_image()
-        return [_json_safe(dict(record)) for record in records]
-
-
-def _decode_mask_input(text: str) -> NDArray[np.float32]:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except ValueError as err:
-        raise InvalidPromptError(
-            f"mask_input must be base64 of little-endian float32 (1, 256, 256) logits: {err}"
-        ) from err
-    if len(raw) != 4 * _LOW_RES * _LOW_RES:
-        raise InvalidPromptError(
-            "mask_input must be base64 of little-endian float32 (1, 256, 256) logits "
-            f"({4 * _LOW_RES * _LOW_RES} bytes): got {len(raw)} bytes; send one of the "
-            "low_res_logits of an earlier decode"
-        )
-    return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(1, _LOW_RES, _LOW_RES)
-
-
-def _encode_mask(mask: NDArray[np.bool_], mask_format: str) -> Any:
-    if mask_format == "rle":
-        rle = mask_to_coco_rle(mask)
-        return {"size": [int(size) for size in rle["size"]], "counts": rle["counts"]}
-    if mask_format == "png":
-        buffer = io.BytesIO()
-        Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(buffer, format="PNG")
-        return base64.b64encode(buffer.getvalue()).decode("ascii")
-    to_polygons = getattr(edgesam.formats, "masks_to_polygons", None)
-    if to_polygons is None:
-        raise InvalidInputError(
-            "mask_format 'polygons' needs edgesam.formats.masks_to_polygons, which this "
-            "edgesam version lacks: use mask_format 'rle' or 'png'"
-        )
-    return to_polygons(mask, tolerance=0.0)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bytes):
-        return value.decode("ascii")
-    return value
-
-
-def _everything_options(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for name, text in query:
-        if name in options:
-            raise InvalidInputError(f"query parameter {name} is given twice")
-        try:
-            if name in _EVERYTHING_INT:
-                value: Any = int(text)
-                if value > _EVERYTHING_INT[name]:
-                    raise InvalidInputError(
-                        f"{name} must be at most {_EVERYTHING_INT[name]} on this server: "
-                        f"got {value}"
-                    )
-            elif name in _EVERYTHING_FLOAT:
-                value = float(text)
-            elif name in _EVERYTHING_BOOL:
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(text)
-                value = text.lower() in ("true", "1")
-            else:
-                known = sorted((*_EVERYTHING_INT, *_EVERYTHING_FLOAT, *_EVERYTHING_BOOL))
-                raise InvalidInputError(
-                    f"unknown query parameter {name!r}; the generator's options are: "
-                    f"{', '.join(known)}"
-                )
-        except ValueError as err:
-            if isinstance(err, InvalidInputError):
-                raise
-            raise InvalidInputError(
-                f"query parameter {name} must be a number: got {text!r}"
-            ) from err
-        options[name] = value
-    return options
-
-
-# -- middleware -----------------------------------------------------------------------------
-
-
-class _BodyLimit:
-    """Answer 413 for a request body over ``limit`` bytes, declared or streamed."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        message = (
-            f"the request body is larger than this server's limit of {self.limit} bytes "
-            "(edgesam serve --max-body-mb)"
-        )
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared > self.limit:
-                    response = _error_response(413, "PayloadTooLargeError", message)
-                    await response(scope, receive, send)
-                    return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            received = await receive()
-            if received["type"] == "http.request":
-                seen += len(received.get("body", b""))
-                if seen > self.limit:
-                    raise _too_large(message)
-            return received
-
-        await self.app(scope, counted, send)
-
-
-class _RequestLog:
-    """Log one line per request: method, path, status, milliseconds."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_logged(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_logged)
-        finally:
-            logger.info(
-                "%s %s %d %.1f ms",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - start) * 1000,
-            )
-
-
-def _page_headers(coep: str) -> dict[str, str]:
-    return {
-        "Cross-Origin-Opener-Policy": "same-origin",
-        "Cross-Origin-Embedder-Policy": coep,
-        "Cross-Origin-Resource-Policy": "same-origin",
-    }
-
-
-class _Static(StaticFiles):
-    """Static files with the MIME types and isolation headers the page needs."""
-
-    def __init__(self, directory: Path, headers: dict[str, str]) -> None:
-        super().__init__(directory=directory)
-        self.extra_headers = headers
-
-    def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
-        response = super().file_response(full_path, *args, **kwargs)
-        mime = _MIME.get(Path(str(full_path)).suffix)
-        if mime is not None:
-            response.headers["content-type"] = mime
-        response.headers.update(self.extra_headers)
-        return response
 
 
 # -- the application ------------------------------------------------------------------------
@@ -542,7 +133,7 @@ def create_app(
                 "pass node_modules/onnxruntime-web/dist"
             )
 
-    server = _Server(
+    server = Server(
         model,
         cache_bytes=int(cache_mb * _MIB),
         max_pixels=max_pixels,
@@ -552,7 +143,7 @@ def create_app(
     )
     runtime_url = "/ort/" if runtime_dir is not None else CDN_RUNTIME
     # require-corp also blocks a CDN script that sends no CORP header; credentialless does not.
-    page_headers = _page_headers("require-corp" if runtime_dir is not None else "credentialless")
+    isolation = page_headers("require-corp" if runtime_dir is not None else "credentialless")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -571,11 +162,11 @@ def create_app(
 
     @app.exception_handler(EdgeSamError)
     async def _package_error(request: Request, err: EdgeSamError) -> JSONResponse:
-        return _error_response(_status_for(err), type(err).__name__, str(err))
+        return error_response(status_for(err), type(err).__name__, str(err))
 
-    @app.exception_handler(_HttpError)
-    async def _http_error(request: Request, err: _HttpError) -> JSONResponse:
-        return _error_response(err.status, err.kind, str(err), err.headers)
+    @app.exception_handler(HttpError)
+    async def _http_error(request: Request, err: HttpError) -> JSONResponse:
+        return error_response(err.status, err.kind, str(err), err.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_body(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -583,17 +174,17 @@ def create_app(
             f"{'.'.join(str(part) for part in error['loc'][1:]) or 'body'}: {error['msg']}"
             for error in err.errors()[:5]
         )
-        return _error_response(422, "InvalidInputError", f"invalid request body: {problems}")
+        return error_response(422, "InvalidInputError", f"invalid request body: {problems}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _starlette_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         kind = "NotFoundError" if err.status_code == 404 else "HTTPError"
-        return _error_response(err.status_code, kind, str(err.detail), err.headers)
+        return error_response(err.status_code, kind, str(err.detail), err.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:
         logger.exception("%s %s failed", request.method, request.url.path)
-        return _error_response(500, "InternalServerError", "the server failed; see its log")
+        return error_response(500, "InternalServerError", "the server failed; see its log")
 
     # -- the API ----------------------------------------------------------------------
 
@@ -605,7 +196,7 @@ def create_app(
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), api_key.encode()
         ):
-            raise _HttpError(
+            raise HttpError(
                 401,
                 "UnauthorizedError",
                 "this server needs an API key: send the header 'Authorization: Bearer <key>'",
@@ -651,7 +242,7 @@ def create_app(
                 await form.close()
         if media.startswith("image/") or media in ("application/octet-stream", ""):
             return await request.body()
-        raise _HttpError(
+        raise HttpError(
             415,
             "UnsupportedMediaTypeError",
             f"Content-Type {media!r} is not an image: send the file as the body with "
@@ -683,7 +274,7 @@ def create_app(
     def cached_embedding(image_id: str) -> ImageEmbedding:
         embedding = server.cache.get(image_id) if _IMAGE_ID.fullmatch(image_id) else None
         if embedding is None:
-            raise _HttpError(
+            raise HttpError(
                 404,
                 "UnknownImageError",
                 f"image_id {image_id[:80]!r} is not in the cache (never embedded, or evicted): "
@@ -711,7 +302,7 @@ def create_app(
     @api.post("/everything")
     async def everything(request: Request) -> dict[str, Any]:
         """Segment everything in the uploaded image (``SamAutomaticMaskGenerator``)."""
-        options = _everything_options(list(request.query_params.multi_items()))
+        options = everything_options(list(request.query_params.multi_items()))
         data = await uploaded_image(request)
         return {"records": await server.run(server.everything, data, options)}
 
@@ -733,16 +324,16 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
-        return HTMLResponse(page, headers=page_headers)
+        return HTMLResponse(page, headers=isolation)
 
-    app.mount("/static", _Static(_STATIC, page_headers), name="static")
+    app.mount("/static", StaticWithHeaders(_STATIC, isolation), name="static")
     if runtime_dir is not None:
-        app.mount("/ort", _Static(runtime_dir, page_headers), name="ort")
+        app.mount("/ort", StaticWithHeaders(runtime_dir, isolation), name="ort")
 
     # -- outer layers: request log, body limit, CORS ----------------------------------
 
-    app.add_middleware(_RequestLog)
-    app.add_middleware(_BodyLimit, limit=int(max_body_mb * _MIB))
+    app.add_middleware(RequestLog)
+    app.add_middleware(BodyLimit, limit=int(max_body_mb * _MIB))
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

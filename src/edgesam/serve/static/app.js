@@ -360,7 +360,7 @@ function draw() {
   if (mask) {
     const pixels = context.createImageData(overlay.width, overlay.height);
     for (let i = 0; i < mask.length; i++) {
-      if (mask[i]) { pixels.data[4 * i] = 30; pixels.data[4 * i + 1] = 144; pixels.data[4 * i + 2] = 255; pixels.data[4 * i + 3] = 120; }
+      if (mask[i]) { pixels.data[4 * i] = 255; pixels.data[4 * i + 1] = 40; pixels.data[4 * i + 2] = 140; pixels.data[4 * i + 3] = 140; }
     }
     context.putImageData(pixels, 0, 0);
   }
