@@ -112,10 +112,14 @@ def test_embedding_file_is_the_predictors_embedding(
     np.testing.assert_array_equal(array, np.asarray(predictor.get_image_embedding()))
 
 
-def test_decoder_file_is_served(client: TestClient, reference_model: EdgeSam) -> None:
+def test_decoder_file_is_served(
+    client: TestClient, reference_model: EdgeSam, reference_dir: Path
+) -> None:
+    decoder = reference_dir / "onnx" / "edge_sam_random_decoder.onnx"
+    assert reference_model.decoder_path == decoder
     response = client.get("/v1/models/decoder.onnx")
     assert response.status_code == 200
-    assert response.content == reference_model.decoder_path.read_bytes()
+    assert response.content == decoder.read_bytes()
 
 
 def test_openapi_page_and_schema(client: TestClient) -> None:

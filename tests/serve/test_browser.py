@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,4 +210,8 @@ def test_screenshot_for_the_docs() -> None:
     shot = ARTIFACTS / "click.png"
     if not shot.is_file() or os.environ.get("EDGESAM_UPDATE_DOCS_IMAGES") != "1":
         pytest.skip("set EDGESAM_UPDATE_DOCS_IMAGES=1 to refresh docs/images/serve-page.png")
-    shutil.copyfile(shot, REPO_ROOT / "docs" / "images" / "serve-page.png")
+    from PIL import Image
+
+    with Image.open(shot) as picture:
+        small = picture.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+        small.save(REPO_ROOT / "docs" / "images" / "serve-page.png", optimize=True)
