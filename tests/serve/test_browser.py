@@ -101,6 +101,7 @@ def test_click_decoded_in_the_browser_matches_the_sdk(
     page = _open(browser, server, reference_dir)
     assert page.evaluate("edgesam.state.decoder") == "browser", page.evaluate("edgesam.state.error")
     assert page.evaluate("crossOriginIsolated") is True
+    assert page.evaluate("edgesam.state.backend") in ("wasm", "webgpu")
     area = page.locator("#overlay").bounding_box()
     page.mouse.click(area["x"] + area["width"] * 0.55, area["y"] + area["height"] * 0.4)
     _wait_decodes(page, 1)

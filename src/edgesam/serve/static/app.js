@@ -18,7 +18,7 @@ const state = {
   imageId: null, width: 0, height: 0, inputSize: null,
   points: [], box: null, history: [],
   candidates: [], scores: [], selected: -1,
-  decoder: "starting", threads: 0, decodeCount: 0, pending: 0, error: null,
+  decoder: "starting", backend: null, threads: 0, decodeCount: 0, pending: 0, error: null,
 };
 // For tests and the console.
 window.edgesam = { state, maskBase64, coords: toFrame };
@@ -87,7 +87,9 @@ api("/v1/health").then(
 workerReady.then((message) => {
   state.decoder = "browser";
   state.threads = message.threads;
-  setStatus(`decoder in the browser (onnxruntime-web, ${message.threads} thread${message.threads > 1 ? "s" : ""})`);
+  state.backend = message.backend;
+  const where = message.backend === "webgpu" ? "WebGPU" : `WASM, ${message.threads} thread${message.threads > 1 ? "s" : ""}`;
+  setStatus(`decoder in the browser (onnxruntime-web, ${where})`);
 }, (err) => {
   state.decoder = "server";
   state.error = String(err.message || err);

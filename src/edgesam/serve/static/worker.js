@@ -1,9 +1,9 @@
-// The EdgeSAM decoder in a Web Worker, on onnxruntime-web (WASM backend).
+// The EdgeSAM decoder in a Web Worker, on onnxruntime-web (WebGPU where available, else WASM).
 //
 // Messages in:  {type: "init", runtime, decoderUrl, headers}
 //               {type: "embedding", buffer}        an .npy file (float32, 1x256x64x64)
 //               {type: "decode", id, coords, labels}  coords in the 1024 frame, padding included
-// Messages out: {type: "ready", threads} | {type: "embedding-ready"}
+// Messages out: {type: "ready", threads, backend} | {type: "embedding-ready"}
 //               {type: "decoded", id, scores, masks}  masks: 4 x 256 x 256 low-res logits
 //               {type: "error", id, message}
 
@@ -31,16 +31,33 @@ function parseNpy(buffer) {
   return new Float32Array(buffer.slice(offset, offset + 4 * 256 * 64 * 64));
 }
 
-async function init(message) {
-  ort = await import(`${message.runtime}ort.wasm.min.mjs`);
-  ort.env.wasm.wasmPaths = message.runtime;
-  const threads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+async function load(runtime, file, model, providers, threads) {
+  ort = await import(`${runtime}${file}`);
+  ort.env.wasm.wasmPaths = runtime;
   ort.env.wasm.numThreads = threads;
+  return ort.InferenceSession.create(model, { executionProviders: providers });
+}
+
+async function init(message) {
+  const threads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   const response = await fetch(message.decoderUrl, { headers: message.headers });
   if (!response.ok) throw new Error(`decoder download failed: HTTP ${response.status}`);
   const model = new Uint8Array(await response.arrayBuffer());
-  session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
-  postMessage({ type: "ready", threads });
+  // WebGPU where the browser has a GPU adapter; the WASM build everywhere else, and
+  // whenever the WebGPU one fails to start.
+  let backend = "wasm";
+  const adapter = navigator.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+  if (adapter) {
+    try {
+      session = await load(message.runtime, "ort.webgpu.min.mjs", model, ["webgpu", "wasm"], threads);
+      backend = "webgpu";
+    } catch (err) {
+      console.warn(`onnxruntime-web WebGPU did not start (${err}); using WASM`);
+      session = null;
+    }
+  }
+  if (!session) session = await load(message.runtime, "ort.wasm.min.mjs", model, ["wasm"], threads);
+  postMessage({ type: "ready", threads, backend });
 }
 
 async function decode(message) {
