@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import threading
 from collections.abc import Callable, Sequence
@@ -119,11 +120,21 @@ class Server:
                 f"{self.workers} workers); retry shortly",
                 {"Retry-After": "1"},
             )
+        loop = asyncio.get_running_loop()
+        job = self.pool.submit(function, *args)
         self.pending += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, function, *args)
-        finally:
-            self.pending -= 1
+
+        def finished(_: object) -> None:
+            # Counted until the thread is done, not until the caller stops waiting: a
+            # client that disconnects does not free a worker.
+            with contextlib.suppress(RuntimeError):  # the loop has closed at shutdown
+                loop.call_soon_threadsafe(self._release)
+
+        job.add_done_callback(finished)
+        return await asyncio.wrap_future(job)
+
+    def _release(self) -> None:
+        self.pending -= 1
 
     # Everything below runs in a worker thread.
 
