@@ -10,6 +10,9 @@ them and edgesam passes its options through under their own names.
                        ``"CUDAExecutionProvider,CPUExecutionProvider"``.
                        Overrides automatic selection; ``providers=`` overrides it.
                        Unset, empty or blank means automatic selection.
+``EDGESAM_API_KEY``    The API key ``edgesam serve`` requires (as
+                       ``Authorization: Bearer KEY``) when ``--api-key`` is not
+                       given. Unset or empty: no key.
 =====================  ==========================================================
 """
 
@@ -19,9 +22,10 @@ import os
 
 from edgesam._errors import ProviderError
 
-__all__ = ["ENV_PROVIDERS", "providers_from_env"]
+__all__ = ["ENV_API_KEY", "ENV_PROVIDERS", "api_key_from_env", "providers_from_env"]
 
 ENV_PROVIDERS = "EDGESAM_PROVIDERS"
+ENV_API_KEY = "EDGESAM_API_KEY"
 
 
 def providers_from_env() -> list[str] | None:
@@ -44,3 +48,8 @@ def providers_from_env() -> list[str] | None:
             "such as 'cuda,cpu', or unset it for automatic selection"
         )
     return names
+
+
+def api_key_from_env() -> str | None:
+    """The API key in ``EDGESAM_API_KEY`` for ``edgesam serve``, or None when unset or empty."""
+    return os.environ.get(ENV_API_KEY) or None

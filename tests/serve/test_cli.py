@@ -81,3 +81,14 @@ def test_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch
     )
     with pytest.raises(MissingExtraError, match=r'pip install "edgesam\[serve\]"'):
         edgesam.serve.require_extra()
+
+
+def test_api_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgesam._config import api_key_from_env
+
+    monkeypatch.delenv("EDGESAM_API_KEY", raising=False)
+    assert api_key_from_env() is None
+    monkeypatch.setenv("EDGESAM_API_KEY", "")
+    assert api_key_from_env() is None
+    monkeypatch.setenv("EDGESAM_API_KEY", "s3cret")
+    assert api_key_from_env() == "s3cret"

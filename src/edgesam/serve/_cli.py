@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import os
 import sys
 from pathlib import Path
 
+from edgesam._config import ENV_API_KEY, api_key_from_env
 from edgesam._errors import InvalidInputError
 
-__all__ = ["ENV_API_KEY", "handle_serve", "register"]
-
-ENV_API_KEY = "EDGESAM_API_KEY"
+__all__ = ["handle_serve", "register"]
 
 logger = logging.getLogger("edgesam.serve")
 
@@ -125,7 +123,7 @@ def handle_serve(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             "--checkpoint goes with --encoder/--decoder; official models fetch their own"
         )
-    api_key = args.api_key if args.api_key is not None else os.environ.get(ENV_API_KEY) or None
+    api_key = args.api_key if args.api_key is not None else api_key_from_env()
     providers = args.providers.split(",") if args.providers else None
     if args.encoder is not None:
         model = EdgeSam.from_files(
