@@ -57,7 +57,7 @@ def serve_process(
         deadline = time.monotonic() + 120
         while True:
             try:
-                if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
+                if httpx.get(f"{url}/v1/health", timeout=5).status_code in (200, 401):
                     break
             except httpx.TransportError:
                 pass

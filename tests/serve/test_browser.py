@@ -216,3 +216,29 @@ def test_screenshot_for_the_docs() -> None:
     with Image.open(shot) as picture:
         small = picture.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
         small.save(REPO_ROOT / "docs" / "images" / "serve-page.png", optimize=True)
+
+
+def test_page_asks_for_the_api_key_once(browser: Any, server: str, reference_dir: Path) -> None:
+    del server  # only for its skips: Chromium and onnxruntime-web are there
+    options = ("--web-runtime", ORT_WEB_DIST, "--api-key", "s3cret")
+    with serve_process(reference_dir, *options, log_name="server-key.log") as (url, _):
+        page = browser.new_page()
+        prompts: list[str] = []
+
+        def answer(dialog: Any) -> None:
+            prompts.append(dialog.message)
+            dialog.accept("s3cret")
+
+        page.on("dialog", answer)
+        page.goto(f"{url}/")
+        page.wait_for_function("window.edgesam && window.edgesam.state.decoder !== 'starting'")
+        assert page.evaluate("edgesam.state.decoder") == "browser", page.evaluate(
+            "edgesam.state.error"
+        )
+        page.set_input_files("#file", str(reference_dir / "images" / IMAGE))
+        page.wait_for_function("window.edgesam.state.imageId !== null", timeout=120_000)
+        area = page.locator("#overlay").bounding_box()
+        page.mouse.click(area["x"] + area["width"] * 0.5, area["y"] + area["height"] * 0.5)
+        _wait_decodes(page, 1)
+        assert prompts == ["This server needs an API key:"]
+        page.close()
