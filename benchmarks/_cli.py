@@ -41,6 +41,7 @@ SECTIONS = (
     "memory",
     "quant",
     "device",
+    "serve",
 )
 VARIANTS = ("fp32", "int8", "fp16", "full")
 PROVIDERS = {
@@ -423,6 +424,11 @@ def run(plan: Plan) -> tuple[dict[str, object], list[Row]]:
                         note=f"{type(err).__name__}: {err}",
                     )
                 )
+    if "serve" in plan.sections:
+        from benchmarks._serve import serve_rows
+
+        logger.info("edgesam serve")
+        rows.extend(serve_rows(plan.reference, plan.image, plan.quick))
     if "quant" in plan.sections:
         from benchmarks._quant import quantisation_rows
 

@@ -16,6 +16,9 @@ them and edgesam passes its options through under their own names.
                                before it is abandoned with a ``DownloadError``.
                                Default 1800 (30 minutes); ``0`` or ``none``
                                means no limit.
+``EDGESAM_API_KEY``            The API key ``edgesam serve`` requires (as
+                               ``Authorization: Bearer KEY``) when ``--api-key``
+                               is not given. Unset or empty: no key.
 =============================  ==================================================
 """
 
@@ -28,13 +31,16 @@ from edgesam._errors import InvalidInputError, ProviderError
 
 __all__ = [
     "DEFAULT_DOWNLOAD_TIMEOUT",
+    "ENV_API_KEY",
     "ENV_DOWNLOAD_TIMEOUT",
     "ENV_PROVIDERS",
+    "api_key_from_env",
     "download_timeout_from_env",
     "providers_from_env",
 ]
 
 ENV_PROVIDERS = "EDGESAM_PROVIDERS"
+ENV_API_KEY = "EDGESAM_API_KEY"
 ENV_DOWNLOAD_TIMEOUT = "EDGESAM_DOWNLOAD_TIMEOUT"
 DEFAULT_DOWNLOAD_TIMEOUT = 1800.0
 
@@ -88,3 +94,8 @@ def providers_from_env() -> list[str] | None:
             "such as 'cuda,cpu', or unset it for automatic selection"
         )
     return names
+
+
+def api_key_from_env() -> str | None:
+    """The API key in ``EDGESAM_API_KEY`` for ``edgesam serve``, or None when unset or empty."""
+    return os.environ.get(ENV_API_KEY) or None

@@ -337,6 +337,11 @@ class EdgeSam:
         return self._pipeline.providers
 
     @property
+    def decoder_path(self) -> Path:
+        """The decoder ``.onnx`` file this model runs (e.g. to serve it to a browser)."""
+        return self._decoder.path
+
+    @property
     def native_mask_input(self) -> bool:
         """Whether the decoder file takes ``mask_input`` / ``has_mask_input`` itself."""
         return self._decoder.has_optional_inputs

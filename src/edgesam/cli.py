@@ -560,9 +560,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from edgesam.batch._cli import register as register_batch
     from edgesam.export._cli import register as register_export
+    from edgesam.serve._cli import register as register_serve
 
     register_export(commands)
     register_batch(commands)
+    register_serve(commands)
     return parser
 
 
