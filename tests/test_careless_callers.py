@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgesam import EdgeSam, ImageEmbedding, SamAutomaticMaskGenerator, SamPredictor
-from edgesam._errors import (
+from edgesam.errors import (
     EdgeSamError,
     InferenceError,
     InvalidInputError,

@@ -22,7 +22,7 @@ import pytest
 from numpy.typing import NDArray
 
 from edgesam._checkpoint import read_state_dict
-from edgesam._errors import CheckpointError, UnsafeCheckpointError
+from edgesam.errors import CheckpointError, UnsafeCheckpointError
 
 # -- a tiny pickle writer: the opcodes torch.save emits, with nothing imported ---------------
 

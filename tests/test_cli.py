@@ -475,8 +475,8 @@ def test_errors_name_the_option_from_their_argument(
 ) -> None:
     import argparse
 
-    from edgesam._errors import InvalidPromptError
     from edgesam.cli import _for_the_command_line
+    from edgesam.errors import InvalidPromptError
 
     args = argparse.Namespace(
         command="segment", image=Path("a.png"), point=None, box=None, pred_iou_thresh=0.88

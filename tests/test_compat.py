@@ -17,7 +17,6 @@ from edgesam import (
     EdgeSam,
     ImageEmbedding,
     ImageNotSetError,
-    InvalidEmbeddingError,
     InvalidImageError,
     InvalidInputError,
     InvalidPromptError,
@@ -25,6 +24,7 @@ from edgesam import (
 )
 from edgesam._compat import ResizeLongestSide, to_numpy
 from edgesam._transforms import apply_coords
+from edgesam.errors import InvalidEmbeddingError
 
 HEIGHT, WIDTH = 300, 450
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgesam import ProviderError
 from edgesam._config import ENV_PROVIDERS, providers_from_env
+from edgesam.errors import ProviderError
 
 
 def test_variable_name() -> None:

@@ -17,7 +17,7 @@ import pytest
 from edgesam import EdgeSam, SamPredictor
 from edgesam import _device_pipeline as pipeline_module
 from edgesam._device_pipeline import HOST, DevicePipeline
-from edgesam._errors import InvalidImageError, InvalidInputError
+from edgesam.errors import InvalidImageError, InvalidInputError
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

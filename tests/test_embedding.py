@@ -15,16 +15,10 @@ import onnx
 import pytest
 
 import edgesam._embedding
-from edgesam import (
-    EdgeSam,
-    ImageEmbedding,
-    ImageNotSetError,
-    InvalidEmbeddingError,
-    InvalidInputError,
-    SamPredictor,
-)
+from edgesam import EdgeSam, ImageEmbedding, ImageNotSetError, InvalidInputError, SamPredictor
 from edgesam._embedding import EMBEDDING_SHAPE
 from edgesam._transforms import preprocess_image
+from edgesam.errors import InvalidEmbeddingError
 from tiny_models import expected_embedding
 
 FINGERPRINT = "ab" * 32

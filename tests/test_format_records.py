@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgesam._errors import EdgeSamError, InvalidInputError
 from edgesam._formats import records_to_coco, write_coco_json, write_masks_to_folder
+from edgesam.errors import EdgeSamError, InvalidInputError
 
 MASK = np.zeros((4, 6), dtype=bool)
 MASK[1:3, 2:5] = True

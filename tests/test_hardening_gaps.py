@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import edgesam._everything as everything
+import edgesam._resumable_everything as everything
 from edgesam import EdgeSam, SamAutomaticMaskGenerator, SamPredictor
-from edgesam._everything import DONE_MARKER, segment_everything
 from edgesam._mask_prompt import REQUIRED_KEYS
+from edgesam._resumable_everything import DONE_MARKER, segment_everything
 from tiny_checkpoint import write_state_dict
 
 # -- several masks in one batch, official decoder + checkpoint ---------------------------------

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from edgesam._errors import InvalidImageError
 from edgesam._image import load_rgb
+from edgesam.errors import InvalidImageError
 from sandbox import SRC, run_limited
 
 BAD_EXIF = b"garbage-not-a-tiff-header"

@@ -22,15 +22,15 @@ from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 import edgesam
 import fakehub
 from edgesam import _hub
-from edgesam._errors import (
+from edgesam._hub import _Request, _translate_hub_error, cached_path, fetch_file
+from edgesam._registry import FileSpec, ModelSpec
+from edgesam.errors import (
     ChecksumMismatchError,
     DownloadError,
     InvalidInputError,
     WeightsError,
     WeightsNotFoundError,
 )
-from edgesam._hub import _Request, _translate_hub_error, cached_path, fetch_file
-from edgesam._registry import FileSpec, ModelSpec
 from fakehub import FakeHub, isolate_huggingface_hub, sha256
 
 # The fixtures live in fakehub.py; binding them here makes pytest find them.

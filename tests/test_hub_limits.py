@@ -18,9 +18,9 @@ from edgesam._config import (
     ENV_DOWNLOAD_TIMEOUT,
     download_timeout_from_env,
 )
-from edgesam._errors import DownloadError, InvalidInputError, WeightsError
 from edgesam._hub import fetch_file
 from edgesam._registry import FileSpec, ModelSpec
+from edgesam.errors import DownloadError, InvalidInputError, WeightsError
 from fakehub import FakeHub, sha256
 
 fake_hub = fakehub.fake_hub

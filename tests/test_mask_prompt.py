@@ -18,10 +18,6 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from edgesam._errors import (
-    CheckpointError,
-    InvalidInputError,
-)
 from edgesam._mask_prompt import (
     REQUIRED_KEYS,
     MaskPromptWeights,
@@ -29,6 +25,10 @@ from edgesam._mask_prompt import (
     downscale_mask,
     erf,
     gelu,
+)
+from edgesam.errors import (
+    CheckpointError,
+    InvalidInputError,
 )
 
 # -- erf ------------------------------------------------------------------------------------

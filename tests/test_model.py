@@ -10,15 +10,8 @@ import onnxruntime
 import pytest
 
 import edgesam._hub
-from edgesam import (
-    EdgeSam,
-    InvalidEmbeddingError,
-    InvalidImageError,
-    InvalidInputError,
-    InvalidPromptError,
-    ProviderError,
-    SamPredictor,
-)
+from edgesam import EdgeSam, InvalidImageError, InvalidInputError, InvalidPromptError, SamPredictor
+from edgesam.errors import InvalidEmbeddingError, ProviderError
 from tiny_models import expected_embedding
 
 AZURE = "AzureExecutionProvider"

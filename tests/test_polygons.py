@@ -187,7 +187,7 @@ def test_everything_writes_coco_polygons(tmp_path: Path, tiny_model: object) -> 
     from PIL import Image
 
     from edgesam import SamPredictor
-    from edgesam._everything import segment_everything
+    from edgesam._resumable_everything import segment_everything
 
     image = np.zeros((60, 80, 3), dtype=np.uint8)
     image[10:40, 20:60] = 200

@@ -11,17 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesam import (
-    EdgeSam,
-    ImageNotSetError,
-    InvalidInputError,
-    InvalidPromptError,
-    MaskInputUnavailableError,
-    SamPredictor,
-)
+from edgesam import EdgeSam, ImageNotSetError, InvalidInputError, InvalidPromptError, SamPredictor
 from edgesam import _transforms as transforms
 from edgesam._postprocess import stability_scores
 from edgesam._transforms import input_size_for, preprocess_image
+from edgesam.errors import MaskInputUnavailableError
 from tiny_models import RADII, expected_embedding
 
 

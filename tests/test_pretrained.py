@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 import edgesam
-from edgesam import (
+from edgesam import SamPredictor
+from edgesam._registry import FileSpec, ModelSpec
+from edgesam.errors import (
     ChecksumMismatchError,
     DownloadError,
     MaskInputUnavailableError,
-    SamPredictor,
     UnknownModelError,
     WeightsNotFoundError,
 )
-from edgesam._registry import FileSpec, ModelSpec
 from fakehub import FakeHub
 
 REPO = "chongzhou/EdgeSAM"

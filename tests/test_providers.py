@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 import onnxruntime
 import pytest
 
-from edgesam import ProviderError
 from edgesam._providers import (
     AUTO_ORDER,
     CPU,
@@ -19,6 +18,7 @@ from edgesam._providers import (
     warn_if_shadowed,
     with_default_options,
 )
+from edgesam.errors import ProviderError
 
 CUDA = "CUDAExecutionProvider"
 COREML = "CoreMLExecutionProvider"

@@ -8,37 +8,23 @@ import sys
 import pytest
 
 import edgesam
-from edgesam import _errors
+from edgesam import errors as _errors
 
 EXPECTED_ALL = [
-    "CheckpointError",
-    "ChecksumMismatchError",
-    "CorruptModelError",
-    "DownloadError",
     "EdgeSam",
     "EdgeSamError",
-    "ExportError",
     "ImageEmbedding",
     "ImageNotSetError",
-    "InferenceError",
-    "InvalidEmbeddingError",
     "InvalidImageError",
     "InvalidInputError",
     "InvalidPromptError",
-    "MaskInputUnavailableError",
-    "MissingExtraError",
-    "ModelContractError",
-    "ModelFileError",
-    "ProviderError",
     "SamAutomaticMaskGenerator",
     "SamPredictor",
-    "UnknownModelError",
-    "UnsafeCheckpointError",
     "WeightsError",
-    "WeightsNotFoundError",
     "__version__",
     "default_session_options",
     "download",
+    "errors",
 ]
 
 

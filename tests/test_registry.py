@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edgesam._errors import InvalidInputError, UnknownModelError
 from edgesam._registry import DEFAULT_MODEL, FILE_ROLES, MODELS, FileSpec, ModelSpec, get_model_spec
+from edgesam.errors import InvalidInputError, UnknownModelError
 
 # The pins, as published in docs/edgesam-facts.md ("Where the official files are").
 EXPECTED_PINS = {

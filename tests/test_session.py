@@ -20,14 +20,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import edgesam._session
-from edgesam import (
-    CorruptModelError,
-    EdgeSam,
-    InferenceError,
-    InvalidInputError,
-    ModelContractError,
-    ModelFileError,
-)
+from edgesam import EdgeSam, InvalidInputError
 from edgesam._session import (
     DECODER_CONTRACT,
     ENCODER_CONTRACT,
@@ -35,6 +28,7 @@ from edgesam._session import (
     default_session_options,
     physical_cores,
 )
+from edgesam.errors import CorruptModelError, InferenceError, ModelContractError, ModelFileError
 from tiny_models import build_encoder, expected_embedding
 
 CPU = "CPUExecutionProvider"

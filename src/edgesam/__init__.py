@@ -1,38 +1,39 @@
-"""edgesam: a torch-free SDK for EdgeSAM, on ONNX Runtime."""
+"""edgesam: a torch-free SDK for EdgeSAM, on ONNX Runtime.
+
+One image, from the front door to the masks (each step one module)::
+
+    image   -> _image.load_rgb            ndarray / PIL / path -> HxWx3 uint8 RGB
+            -> _transforms.preprocess_image   resize longest side to 1024, normalise, pad
+            -> _model.EdgeSam._encode         encoder session (_session) -> ImageEmbedding
+    prompts -> _prompts.validate_prompts / encode_prompts   into the 1024 frame, padding point
+            -> _model.EdgeSam._decode         decoder session (+ _mask_prompt) -> low-res logits
+            -> _postprocess.upsample_masks    crop, upsample to HxW, threshold -> masks, scores
+
+:class:`SamPredictor` (``_predictor``) runs these steps behind segment_anything's
+API; ``device_pipeline`` runs preprocessing and upsampling as small ONNX graphs
+instead (``_device_pre``, ``_device_post``). Every exception is in
+:mod:`edgesam.errors`.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
 
+from edgesam import errors
 from edgesam._download import download
 from edgesam._embedding import ImageEmbedding
-from edgesam._errors import (
-    CheckpointError,
-    ChecksumMismatchError,
-    CorruptModelError,
-    DownloadError,
-    EdgeSamError,
-    ExportError,
-    ImageNotSetError,
-    InferenceError,
-    InvalidEmbeddingError,
-    InvalidImageError,
-    InvalidInputError,
-    InvalidPromptError,
-    MaskInputUnavailableError,
-    MissingExtraError,
-    ModelContractError,
-    ModelFileError,
-    ProviderError,
-    UnknownModelError,
-    UnsafeCheckpointError,
-    WeightsError,
-    WeightsNotFoundError,
-)
 from edgesam._model import EdgeSam
 from edgesam._predictor import SamPredictor
 from edgesam._session import default_session_options
+from edgesam.errors import (
+    EdgeSamError,
+    ImageNotSetError,
+    InvalidImageError,
+    InvalidInputError,
+    InvalidPromptError,
+    WeightsError,
+)
 
 if TYPE_CHECKING:
     from edgesam.amg import SamAutomaticMaskGenerator
@@ -53,32 +54,18 @@ def __getattr__(name: str) -> Any:
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
-    "CheckpointError",
-    "ChecksumMismatchError",
-    "CorruptModelError",
-    "DownloadError",
     "EdgeSam",
     "EdgeSamError",
-    "ExportError",
     "ImageEmbedding",
     "ImageNotSetError",
-    "InferenceError",
-    "InvalidEmbeddingError",
     "InvalidImageError",
     "InvalidInputError",
     "InvalidPromptError",
-    "MaskInputUnavailableError",
-    "MissingExtraError",
-    "ModelContractError",
-    "ModelFileError",
-    "ProviderError",
     "SamAutomaticMaskGenerator",
     "SamPredictor",
-    "UnknownModelError",
-    "UnsafeCheckpointError",
     "WeightsError",
-    "WeightsNotFoundError",
     "__version__",
     "default_session_options",
     "download",
+    "errors",
 ]

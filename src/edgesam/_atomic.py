@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from edgesam._errors import ExportError, InvalidInputError
+from edgesam.errors import ExportError, InvalidInputError
 
 __all__ = [
     "atomic_writer",

@@ -14,7 +14,7 @@ explicit allowlist (``collections.OrderedDict``, torch's tensor and parameter
 rebuild functions, and the typed storage classes) and returns *stand-ins*
 defined here for them: nothing is imported and nothing outside this module is
 ever called. Any other global makes the file refused with
-:class:`~edgesam.UnsafeCheckpointError`.
+:class:`~edgesam.errors.UnsafeCheckpointError`.
 
 Before anything is unpickled, ``data.pkl`` is read with a size bound and its
 opcodes are walked once (:func:`pickletools.genops`, which decodes and runs
@@ -50,8 +50,8 @@ from typing import Any, Literal, TypeGuard
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import CheckpointError, UnsafeCheckpointError
 from edgesam._files import NotARegularFileError, open_regular_file, short_repr
+from edgesam.errors import CheckpointError, UnsafeCheckpointError
 
 __all__ = ["listing", "read_state_dict"]
 

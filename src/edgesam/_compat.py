@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from edgesam._errors import InvalidInputError
 from edgesam._transforms import IMAGE_SIZE, apply_coords, input_size_for
+from edgesam.errors import InvalidInputError
 
 __all__ = ["ResizeLongestSide", "is_tensor", "to_numpy"]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 
-from edgesam._errors import InvalidInputError, ProviderError
+from edgesam.errors import InvalidInputError, ProviderError
 
 __all__ = [
     "DEFAULT_DOWNLOAD_TIMEOUT",

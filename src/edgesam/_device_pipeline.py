@@ -29,10 +29,10 @@ from numpy.typing import NDArray
 
 from edgesam._device_post import postprocess_feeds
 from edgesam._device_pre import peak_bytes, preprocess_feeds
-from edgesam._errors import InvalidInputError
 from edgesam._providers import CPU, CUDA, ProviderSpec, provider_name, with_default_options
 from edgesam._session import default_session_options
 from edgesam._transforms import input_size_for
+from edgesam.errors import InvalidInputError
 
 __all__ = ["HOST", "DevicePipeline", "DevicePipelineChoice", "check_device_pipeline"]
 

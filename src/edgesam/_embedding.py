@@ -18,10 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._atomic import atomic_writer
-from edgesam._errors import InvalidEmbeddingError, InvalidInputError
-from edgesam._files import open_regular_file, short_repr
-from edgesam._local import path_argument
+from edgesam._files import open_regular_file, path_argument, short_repr
 from edgesam._transforms import input_size_for
+from edgesam.errors import InvalidEmbeddingError, InvalidInputError
 
 __all__ = ["EMBEDDING_SHAPE", "ImageEmbedding"]
 

@@ -34,11 +34,11 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from edgesam._atomic import check_destination, describe, write_bytes_atomic
-from edgesam._errors import InvalidInputError
 from edgesam._files import short_repr
 from edgesam._image import load_rgb
 from edgesam._polygons import masks_to_polygons
 from edgesam.amg._rle import area_from_rle, counts_from_string, mask_to_coco_rle, rle_to_mask
+from edgesam.errors import InvalidInputError
 
 __all__ = [
     "METADATA_HEADER",

@@ -45,17 +45,16 @@ from typing_extensions import Unpack
 
 from edgesam._atomic import sha256_file, write_bytes_atomic
 from edgesam._config import ENV_DOWNLOAD_TIMEOUT, download_timeout_from_env
-from edgesam._errors import (
+from edgesam._files import path_argument, short_repr
+from edgesam._network import unreachable_reason
+from edgesam._registry import FILE_ROLES, FileRole, FileSpec, ModelSpec
+from edgesam.errors import (
     ChecksumMismatchError,
     DownloadError,
     InvalidInputError,
     WeightsError,
     WeightsNotFoundError,
 )
-from edgesam._files import short_repr
-from edgesam._local import path_argument
-from edgesam._network import unreachable_reason
-from edgesam._registry import FILE_ROLES, FileRole, FileSpec, ModelSpec
 
 __all__ = [
     "HubOptions",

@@ -19,8 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
-from edgesam._errors import InvalidImageError, InvalidInputError
 from edgesam._files import NotARegularFileError, open_regular_file, short_repr
+from edgesam.errors import InvalidImageError, InvalidInputError
 
 __all__ = ["ImageFormat", "ImageLike", "load_rgb"]
 

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from edgesam._checkpoint import read_state_dict
-from edgesam._errors import (
+from edgesam.errors import (
     CheckpointError,
     InvalidInputError,
 )

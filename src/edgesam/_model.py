@@ -21,15 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from edgesam._atomic import sha256_file
 from edgesam._device_pipeline import DevicePipeline, DevicePipelineChoice, check_device_pipeline
 from edgesam._embedding import EMBEDDING_SHAPE
-from edgesam._errors import (
-    InvalidEmbeddingError,
-    InvalidImageError,
-    InvalidInputError,
-    InvalidPromptError,
-    MaskInputUnavailableError,
-    WeightsError,
-)
-from edgesam._local import path_argument, readable_file
+from edgesam._files import path_argument, readable_file
 from edgesam._providers import ProviderSpec, resolve_providers
 from edgesam._session import (
     DECODER_CONTRACT,
@@ -38,6 +30,14 @@ from edgesam._session import (
     check_session_options,
 )
 from edgesam._validate import fixed_shape_float32, numeric_array
+from edgesam.errors import (
+    InvalidEmbeddingError,
+    InvalidImageError,
+    InvalidInputError,
+    InvalidPromptError,
+    MaskInputUnavailableError,
+    WeightsError,
+)
 
 if TYPE_CHECKING:
     from edgesam._mask_prompt import MaskPromptWeights
@@ -123,6 +123,34 @@ def _decoder_prompts(
             "mask_input must be finite: it contains NaN or infinity", argument="mask_input"
         )
     return coords, labels, mask
+
+
+_STACK_SHAPE = (3, 1024, 1024)
+
+
+def _accepts_batches(session: ModelSession) -> bool:
+    """Whether the encoder's ``image`` input takes any number of images."""
+    first = session.input_shape("image")[0]
+    return not isinstance(first, int)
+
+
+def _encode_stack(session: ModelSession, image_inputs: ArrayLike) -> NDArray[np.float32]:
+    """Embeddings ``(B, 256, 64, 64)`` of preprocessed images ``(B, 3, 1024, 1024)``."""
+    images = np.asarray(image_inputs)
+    if images.ndim != 4 or images.shape[1:] != _STACK_SHAPE or images.dtype.kind not in "fiu":
+        raise InvalidImageError(
+            "image_inputs must be a numeric array of shape (B, 3, 1024, 1024), preprocessed "
+            f"images stacked: got {images.dtype} {images.shape}"
+        )
+    if len(images) == 0:
+        raise InvalidImageError("image_inputs is empty: give at least one image (B >= 1)")
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    if _accepts_batches(session):
+        (embeddings,) = session.run({"image": images})
+        return np.asarray(embeddings, dtype=np.float32)
+    return np.concatenate(
+        [session.run({"image": images[i : i + 1]})[0] for i in range(len(images))]
+    )
 
 
 class EdgeSam:
@@ -421,9 +449,7 @@ class EdgeSam:
         ndarray of float32, shape (B, 256, 64, 64)
             The embeddings, in order.
         """
-        from edgesam._batched import encode_stack
-
-        return encode_stack(self._encoder, image_inputs)
+        return _encode_stack(self._encoder, image_inputs)
 
     def _encode_rgb(
         self, rgb: NDArray[np.uint8]

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError
+from edgesam.errors import InvalidInputError
 
 __all__ = ["masks_to_polygons"]
 

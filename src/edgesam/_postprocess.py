@@ -34,7 +34,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError
+from edgesam.errors import InvalidInputError
 
 __all__ = [
     "LOW_RES_SIZE",

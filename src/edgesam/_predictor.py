@@ -23,13 +23,6 @@ from numpy.typing import NDArray
 from edgesam._compat import ResizeLongestSide, to_numpy
 from edgesam._device_pipeline import DevicePipelineChoice
 from edgesam._embedding import EMBEDDING_SHAPE, ImageEmbedding
-from edgesam._errors import (
-    ImageNotSetError,
-    InferenceError,
-    InvalidEmbeddingError,
-    InvalidImageError,
-    InvalidInputError,
-)
 from edgesam._image import load_rgb
 from edgesam._memory import release_free_heap
 from edgesam._model import EdgeSam
@@ -44,6 +37,13 @@ from edgesam._transforms import (
     preprocess_image,
 )
 from edgesam._validate import flag
+from edgesam.errors import (
+    ImageNotSetError,
+    InferenceError,
+    InvalidEmbeddingError,
+    InvalidImageError,
+    InvalidInputError,
+)
 
 __all__ = ["LowResPrediction", "Prediction", "SamPredictor"]
 

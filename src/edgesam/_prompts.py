@@ -21,9 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgesam._compat import to_numpy
-from edgesam._errors import InvalidPromptError
 from edgesam._transforms import apply_coords
 from edgesam._validate import finite_float32, finite_float64
+from edgesam.errors import InvalidPromptError
 
 __all__ = [
     "LABEL_BOX_BOTTOM_RIGHT",

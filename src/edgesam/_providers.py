@@ -25,7 +25,7 @@ from typing import Any
 import onnxruntime as ort
 
 from edgesam._config import ENV_PROVIDERS, providers_from_env
-from edgesam._errors import ProviderError
+from edgesam.errors import ProviderError
 
 __all__ = [
     "AUTO_ORDER",

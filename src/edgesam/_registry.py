@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, get_args
 
-from edgesam._errors import InvalidInputError, UnknownModelError
+from edgesam.errors import InvalidInputError, UnknownModelError
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -23,14 +23,14 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
-from edgesam._errors import (
+from edgesam._providers import CPU, ProviderSpec, provider_name, with_default_options
+from edgesam.errors import (
     CorruptModelError,
     EdgeSamError,
     InferenceError,
     InvalidInputError,
     ModelContractError,
 )
-from edgesam._providers import CPU, ProviderSpec, provider_name, with_default_options
 
 __all__ = [
     "DECODER_CONTRACT",

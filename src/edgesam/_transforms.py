@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from edgesam._errors import InvalidImageError
+from edgesam.errors import InvalidImageError
 
 __all__ = [
     "IMAGE_SIZE",

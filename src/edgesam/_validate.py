@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError, InvalidPromptError
 from edgesam._files import short_repr
+from edgesam.errors import InvalidInputError, InvalidPromptError
 
 __all__ = [
     "finite_float32",

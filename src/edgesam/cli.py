@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edgesam import __version__
-from edgesam._errors import (
+from edgesam.errors import (
     EdgeSamError,
     InvalidInputError,
     MissingExtraError,
@@ -246,7 +246,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 def _check_resume_options(images: Sequence[Path], output: Path, options: dict[str, object]) -> None:
     """Refuse to resume into image folders written with other generator options."""
-    from edgesam._everything import done_options
+    from edgesam._resumable_everything import done_options
 
     for path in images:
         recorded = done_options(output / path.name)
@@ -267,7 +267,7 @@ def _check_resume_options(images: Sequence[Path], output: Path, options: dict[st
 
 def _check_resume_format(images: Sequence[Path], output: Path, output_format: str) -> None:
     """Refuse to resume into image folders that another ``--format`` wrote."""
-    from edgesam._everything import DONE_MARKER, FORMAT_FILES
+    from edgesam._resumable_everything import DONE_MARKER, FORMAT_FILES
 
     for path in images:
         folder = output / path.name
@@ -288,7 +288,7 @@ def _cmd_everything(args: argparse.Namespace) -> int:
     # Public, but re-exported lazily and untyped; it honours HF_HUB_DISABLE_PROGRESS_BARS.
     from huggingface_hub.utils import tqdm  # type: ignore[attr-defined]
 
-    from edgesam._everything import find_images, segment_everything
+    from edgesam._resumable_everything import find_images, segment_everything
 
     if not args.polygon_tolerance >= 0:  # also refuses nan
         raise UsageError(f"--polygon-tolerance must be >= 0: got {args.polygon_tolerance}")

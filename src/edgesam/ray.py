@@ -33,7 +33,6 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from edgesam._errors import EdgeSamError, InvalidInputError, MissingExtraError
 from edgesam._providers import ProviderSpec
 from edgesam.batch._job import Prepared, hash_bytes, output_row, prepare, read_bytes
 from edgesam.batch._job import segment as segment_image
@@ -52,6 +51,7 @@ from edgesam.batch._output import (
     write_coco,
 )
 from edgesam.batch._run import BatchSummary, check_everything_options
+from edgesam.errors import EdgeSamError, InvalidInputError, MissingExtraError
 
 try:
     import ray

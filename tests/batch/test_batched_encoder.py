@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgesam import EdgeSam
-from edgesam._errors import InvalidImageError, InvalidInputError
+from edgesam.errors import InvalidImageError, InvalidInputError
 
 pytest.importorskip("onnx")
 

@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from edgesam._errors import InvalidInputError
 from edgesam.amg import rle_to_mask
 from edgesam.batch import ERRORS_FILE, iter_rows, read_items, run_batch
+from edgesam.errors import InvalidInputError
 
 from .batch_helpers import cli, model_args, rows_by_name, write_images
 

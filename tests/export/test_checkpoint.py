@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from edgesam import CheckpointError, InvalidInputError, UnsafeCheckpointError
+from edgesam import InvalidInputError
+from edgesam.errors import CheckpointError, UnsafeCheckpointError
 
 torch = pytest.importorskip("torch")
 

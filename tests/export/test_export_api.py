@@ -11,7 +11,8 @@ import numpy as np
 import onnx
 import pytest
 
-from edgesam import CheckpointError, ExportError, InvalidInputError
+from edgesam import InvalidInputError
+from edgesam.errors import CheckpointError, ExportError
 
 torch = pytest.importorskip("torch")
 

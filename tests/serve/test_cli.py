@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edgesam import MissingExtraError
 from edgesam.cli import build_parser, main
+from edgesam.errors import MissingExtraError
 from edgesam.serve._cli import _is_public
 
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -30,7 +30,6 @@ from typing import get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError
 from edgesam._files import short_repr
 from edgesam._image import load_rgb
 from edgesam._model import EdgeSam
@@ -55,6 +54,7 @@ from edgesam.amg._rle import (
     rle_to_transposed_mask,
     transposed_mask_to_rle,
 )
+from edgesam.errors import InvalidInputError
 
 __all__ = ["SamAutomaticMaskGenerator"]
 

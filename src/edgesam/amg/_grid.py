@@ -20,8 +20,8 @@ from itertools import product
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError
 from edgesam._validate import integer
+from edgesam.errors import InvalidInputError
 
 __all__ = ["build_all_layer_point_grids", "build_point_grid", "generate_crop_boxes"]
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError
 from edgesam._postprocess import stability_scores
+from edgesam.errors import InvalidInputError
 
 __all__ = [
     "box_xyxy_to_xywh",

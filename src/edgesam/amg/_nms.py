@@ -21,7 +21,7 @@ import numbers
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError
+from edgesam.errors import InvalidInputError
 
 __all__ = ["batched_nms", "box_area", "box_iou", "nms"]
 

@@ -26,7 +26,7 @@ from typing import Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError
+from edgesam.errors import InvalidInputError
 
 __all__ = ["RegionMode", "label_components", "remove_small_regions"]
 

@@ -27,7 +27,7 @@ from typing import TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError
+from edgesam.errors import InvalidInputError
 
 __all__ = [
     "CocoRle",

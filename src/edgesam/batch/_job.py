@@ -21,7 +21,6 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edgesam._embedding import ImageEmbedding
-from edgesam._errors import InvalidImageError
 from edgesam._image import load_rgb
 from edgesam._predictor import SamPredictor
 from edgesam._transforms import preprocess_image
@@ -33,6 +32,7 @@ from edgesam.amg import (
     masks_to_boxes,
 )
 from edgesam.batch._manifest import Item
+from edgesam.errors import InvalidImageError
 
 __all__ = ["MAX_IMAGE_BYTES", "Prepared", "output_row", "prepare", "read_bytes", "segment"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._errors import InvalidInputError, MissingExtraError
+from edgesam.errors import InvalidInputError, MissingExtraError
 
 __all__ = [
     "IMAGE_SUFFIXES",

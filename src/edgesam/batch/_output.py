@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from edgesam._atomic import atomic_writer
-from edgesam._errors import InvalidInputError, MissingExtraError
 from edgesam.batch._manifest import NAME_COLUMNS, OUTPUT_COLUMNS
+from edgesam.errors import InvalidInputError, MissingExtraError
 
 __all__ = [
     "ERRORS_FILE",

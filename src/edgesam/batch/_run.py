@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
-from edgesam._errors import EdgeSamError, InvalidInputError
 from edgesam._model import EdgeSam
 from edgesam._predictor import SamPredictor
 from edgesam._providers import ProviderSpec
@@ -34,6 +33,7 @@ from edgesam.batch._output import (
     recover_journals,
     write_coco,
 )
+from edgesam.errors import EdgeSamError, InvalidInputError
 
 __all__ = ["BatchSummary", "load_model", "run_batch"]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from edgesam._errors import MissingExtraError
+from edgesam.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from edgesam.export._api import ExportResult, export_onnx
@@ -48,7 +48,7 @@ _LOCATIONS = {
 
 
 def require_extra() -> None:
-    """Import torch and onnx, or raise :class:`~edgesam.MissingExtraError` naming the fix."""
+    """Import torch and onnx, or raise :class:`~edgesam.errors.MissingExtraError` naming the fix."""
     missing = []
     for package in ("torch", "onnx"):
         try:

@@ -28,7 +28,7 @@ from typing import Literal, get_args
 import onnx
 
 from edgesam._atomic import ensure_directory, publish, sha256_file, staging_directory
-from edgesam._errors import ExportError, InvalidInputError
+from edgesam.errors import ExportError, InvalidInputError
 from edgesam.export._calibration import CalibrationImages, CalibrationSource
 from edgesam.export._checkpoint import load_checkpoint
 from edgesam.export._manifest import FileRecord, describe_file, kept_entries, manifest_document

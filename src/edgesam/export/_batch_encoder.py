@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from edgesam._atomic import atomic_writer
-from edgesam._errors import InvalidInputError
+from edgesam.errors import InvalidInputError
 
 __all__ = ["batch_encoder"]
 

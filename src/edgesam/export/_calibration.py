@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from onnxruntime.quantization import CalibrationDataReader
 from PIL import Image, UnidentifiedImageError
 
-from edgesam._errors import InvalidInputError
+from edgesam.errors import InvalidInputError
 
 __all__ = ["CalibrationImages", "CalibrationSource", "encoder_input"]
 

@@ -4,7 +4,7 @@ The file is read by the package's torch-free reader
 (:func:`edgesam._checkpoint.read_state_dict`: an allowlist unpickler, nothing in
 the file is ever run) and its arrays become tensors with ``torch.from_numpy``.
 The state dict must then have exactly the network's keys with exactly its
-shapes; anything else is a :class:`~edgesam.CheckpointError` that says what is
+shapes; anything else is a :class:`~edgesam.errors.CheckpointError` that says what is
 missing, unexpected or mis-shaped.
 """
 
@@ -19,7 +19,7 @@ import torch
 
 from edgesam._checkpoint import listing
 from edgesam._checkpoint import read_state_dict as read_arrays
-from edgesam._errors import CheckpointError
+from edgesam.errors import CheckpointError
 from edgesam.export._network import EdgeSamNetwork
 from edgesam.export._repvit import UpsampleMode
 

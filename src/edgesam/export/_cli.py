@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgesam._errors import EdgeSamError, InvalidInputError
+from edgesam.errors import EdgeSamError, InvalidInputError
 
 __all__ = ["IMAGE_SUFFIXES", "handle_export", "register"]
 

@@ -20,7 +20,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from edgesam._errors import ExportError
+from edgesam.errors import ExportError
 from edgesam.export._graphs import DecoderGraph, EncoderGraph, FullDecoderGraph
 from edgesam.export._network import EdgeSamNetwork
 

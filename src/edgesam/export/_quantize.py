@@ -32,7 +32,7 @@ from onnx import version_converter
 from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from edgesam._errors import ExportError, InvalidInputError
+from edgesam.errors import ExportError, InvalidInputError
 from edgesam.export._calibration import CalibrationImages, CalibrationSource
 from edgesam.export._float_nodes import float_node_names
 from edgesam.export._gelu import GELU_OPSET, fuse_erf_gelu

@@ -16,7 +16,7 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from edgesam._errors import MissingExtraError
+from edgesam.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from edgesam.serve._app import ORT_WEB_VERSION, create_app
@@ -36,7 +36,7 @@ _LOCATIONS = {
 
 
 def require_extra() -> None:
-    """Raise :class:`~edgesam.MissingExtraError` unless the serve extra is installed."""
+    """Raise :class:`~edgesam.errors.MissingExtraError` unless the serve extra is installed."""
     missing = [
         package
         for package in ("fastapi", "uvicorn", "multipart")

@@ -29,7 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgesam import EdgeSam, ImageEmbedding
-from edgesam._errors import EdgeSamError, InvalidImageError, InvalidInputError
+from edgesam.errors import EdgeSamError, InvalidImageError, InvalidInputError
 from edgesam.serve._http import (
     BodyLimit,
     HttpError,

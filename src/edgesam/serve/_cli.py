@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from edgesam._config import ENV_API_KEY, api_key_from_env
-from edgesam._errors import InvalidInputError
+from edgesam.errors import InvalidInputError
 
 __all__ = ["handle_serve", "register"]
 

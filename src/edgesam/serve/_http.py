@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edgesam._errors import EdgeSamError, MaskInputUnavailableError
+from edgesam.errors import EdgeSamError, MaskInputUnavailableError
 
 __all__ = [
     "MIME_TYPES",

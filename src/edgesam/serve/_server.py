@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import edgesam.formats
 from edgesam import EdgeSam, ImageEmbedding, SamPredictor
-from edgesam._errors import InvalidImageError, InvalidInputError, InvalidPromptError
 from edgesam.amg import (
     SamAutomaticMaskGenerator,
     box_xyxy_to_xywh,
@@ -27,6 +26,7 @@ from edgesam.amg import (
     mask_to_coco_rle,
     masks_to_boxes,
 )
+from edgesam.errors import InvalidImageError, InvalidInputError, InvalidPromptError
 from edgesam.serve._cache import EmbeddingCache
 from edgesam.serve._http import HttpError, too_large
 

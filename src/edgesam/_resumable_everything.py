@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from edgesam._errors import InvalidImageError, InvalidInputError
 from edgesam._formats import METADATA_FILE, save_overlay, write_coco_json, write_masks_to_folder
 from edgesam._image import load_rgb
 from edgesam._predictor import SamPredictor
+from edgesam.errors import InvalidImageError, InvalidInputError
 
 __all__ = ["IMAGE_SUFFIXES", "EverythingSummary", "find_images", "segment_everything"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgesam._errors import WeightsError, WeightsNotFoundError
-from edgesam._local import readable_file
+from edgesam._files import readable_file
+from edgesam.errors import WeightsError, WeightsNotFoundError
 
 CONTENT = b"tiny encoder bytes\n" * 64
 
