@@ -20,6 +20,7 @@ import onnxruntime as ort
 from numpy.typing import ArrayLike, NDArray
 
 from edgesam._device_pipeline import DevicePipeline, DevicePipelineChoice, check_device_pipeline
+from edgesam._device_post import EverythingBatch
 from edgesam._embedding import EMBEDDING_SHAPE
 from edgesam._errors import (
     InvalidEmbeddingError,
@@ -423,6 +424,21 @@ class EdgeSam:
         if self._pipeline is None:
             return None
         return self._pipeline.upsample(low_res, original_size, input_size, return_logits)
+
+    def _everything_on_device(
+        self,
+        low_res: NDArray[np.float32],
+        original_size: tuple[int, int],
+        input_size: tuple[int, int],
+        offset: float,
+        stability_thresh: float,
+    ) -> EverythingBatch | None:
+        """The automatic mask generator's step for one batch in the device graph; None: host."""
+        if self._pipeline is None:
+            return None
+        return self._pipeline.everything(
+            low_res, original_size, input_size, offset, stability_thresh
+        )
 
     def decode(
         self,
