@@ -244,9 +244,7 @@ def build_postprocess_everything() -> onnx.ModelProto:
         helper.make_node("Greater", ["union_f", "zero"], ["has_union"]),
         helper.make_node("Where", ["has_union", "ratio", "zero"], ["stability_scores"]),
         # The survivors, in order.
-        helper.make_node(
-            "GreaterOrEqual", ["stability_scores", "stability_thresh"], ["passes"]
-        ),
+        helper.make_node("GreaterOrEqual", ["stability_scores", "stability_thresh"], ["passes"]),
         helper.make_node("NonZero", ["passes"], ["passing"]),
         _const("flat", np.array([-1], dtype=np.int64)),
         helper.make_node("Reshape", ["passing", "flat"], ["keep"]),
