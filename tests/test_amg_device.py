@@ -114,6 +114,22 @@ def test_chunks_that_fit_the_memory_bound_give_the_same_records(
     _assert_identical(first, second)
 
 
+def test_the_device_binding_path_gives_the_same_records(
+    tiny_model_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The IO-binding path used on CUDA (outputs bound to the host), exercised on CPU.
+    monkeypatch.setitem(pipeline_module._DEVICES, CPU, "cpu")
+    device, host = _predictors(tiny_model_files["encoder"], tiny_model_files["decoder"])
+    pipeline = device.model._pipeline
+    assert pipeline is not None
+    assert pipeline._everything is not None
+    assert pipeline._everything.device == "cpu"
+    options = {"points_per_side": 4, "pred_iou_thresh": 0.0, "crop_n_layers": 1}
+    first, second = _both(device, host, _image(120, 90), **options)
+    assert len(second) > 0
+    _assert_identical(first, second)
+
+
 def test_a_mask_too_large_for_the_graph_goes_to_the_host(
     tiny_model_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -298,6 +298,7 @@ class DevicePipeline:
     def everything(
         self,
         low_res: NDArray[np.float32],
+        candidates: NDArray[np.int64],
         original_size: tuple[int, int],
         input_size: tuple[int, int],
         offset: float,
@@ -305,7 +306,8 @@ class DevicePipeline:
     ) -> EverythingBatch | None:
         """One decoder batch of the automatic mask generator; None: use the host path.
 
-        ``low_res`` (N, 256, 256) are the candidates' logits. The graph upsamples
+        ``low_res[candidates]`` (N, 256, 256) are the candidates' logits (gathered a
+        chunk at a time; ``keep`` indexes ``candidates``). The graph upsamples
         them to ``original_size``, scores their stability at ``0 +- offset``, keeps
         those scoring at least ``stability_thresh`` and returns their boxes and
         boolean masks only. Candidates are sent in chunks that fit
@@ -321,9 +323,9 @@ class DevicePipeline:
             return None  # one mask would not fit: the host path works in windows
         parts: list[EverythingBatch] = []
         try:
-            for start in range(0, low_res.shape[0], chunk):
+            for start in range(0, candidates.shape[0], chunk):
                 feeds = everything_feeds(
-                    low_res[start : start + chunk],
+                    low_res[candidates[start : start + chunk]],
                     original_size,
                     input_size,
                     offset,

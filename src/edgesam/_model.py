@@ -428,6 +428,7 @@ class EdgeSam:
     def _everything_on_device(
         self,
         low_res: NDArray[np.float32],
+        candidates: NDArray[np.int64],
         original_size: tuple[int, int],
         input_size: tuple[int, int],
         offset: float,
@@ -437,7 +438,7 @@ class EdgeSam:
         if self._pipeline is None:
             return None
         return self._pipeline.everything(
-            low_res, original_size, input_size, offset, stability_thresh
+            low_res, candidates, original_size, input_size, offset, stability_thresh
         )
 
     def decode(

@@ -19,6 +19,12 @@ on the upsampling), one at a time and only in the window where their logits
 can exceed the lowest threshold (:mod:`edgesam.amg._window`), so the float
 logits of all ``3 x points_per_batch`` masks never exist at full resolution.
 The results are segment_anything's, up to float32 rounding.
+
+With a device pipeline (``device_pipeline``), step 3 and the boxes of step 4
+run instead in one graph per decoder batch on the model's provider
+(:meth:`edgesam._device_pipeline.DevicePipeline.everything`), which returns
+the scores, the survivors' boxes and only their boolean masks; the records are
+the same as the host path's.
 """
 
 from __future__ import annotations
@@ -335,7 +341,8 @@ class SamAutomaticMaskGenerator:
         if self.pred_iou_thresh > 0.0:
             candidates = candidates[iou_preds > self.pred_iou_thresh]
         on_device = self.predictor.model._everything_on_device(
-            low_res.reshape(-1, *low_res.shape[2:])[candidates],
+            low_res.reshape(-1, *low_res.shape[2:]),
+            candidates,
             crop_size,
             input_size,
             self.stability_score_offset,
