@@ -136,7 +136,20 @@ def device_rows(
             note="below 1: the graphs are faster here",
         ),
     ]
-    rows.extend(_everything_rows(graphs, host, rgb, variant, provider, settings, points_per_side))
+    grid = "defaults" if points_per_side is None else f"{points_per_side}x{points_per_side} grid"
+    options: dict[str, Any] = {}
+    if points_per_side is not None:
+        options["points_per_side"] = points_per_side
+    rows.extend(_everything_rows(graphs, host, rgb, variant, provider, settings, grid, options))
+    # Random weights pass few masks through pred_iou_thresh, so the rows above upsample
+    # little: these upsample every candidate (192 masks of full size per decoder batch).
+    every: dict[str, Any] = {
+        "points_per_side": 8,
+        "pred_iou_thresh": 0.0,
+        "stability_score_thresh": 0.0,
+    }
+    label = "8x8 grid, no IoU/stability filter"
+    rows.extend(_everything_rows(graphs, host, rgb, variant, provider, settings, label, every))
     return rows
 
 
@@ -147,13 +160,12 @@ def _everything_rows(
     variant: ModelVariant,
     provider: str,
     settings: Settings,
-    points_per_side: int | None,
+    grid: str,
+    options: dict[str, Any],
 ) -> list[Row]:
     """Everything mode with the everything graph and on the host; are the records equal?"""
     from edgesam import SamAutomaticMaskGenerator
 
-    options = {} if points_per_side is None else {"points_per_side": points_per_side}
-    grid = "defaults" if points_per_side is None else f"{points_per_side}x{points_per_side} grid"
     generators = {
         "graphs": SamAutomaticMaskGenerator(graphs, output_mode="uncompressed_rle", **options),
         "host": SamAutomaticMaskGenerator(host, output_mode="uncompressed_rle", **options),
@@ -172,7 +184,8 @@ def _everything_rows(
     same = records["graphs"] == records["host"]
     size = f"{rgb.shape[0]}x{rgb.shape[1]}"
     where = graphs.pipeline_providers["postprocess"][0]
-    compared = f"{len(records['host'])} masks, records {'identical' if same else 'DIFFER'}"
+    count = len(records["host"])
+    compared = f"{count} records, {'identical' if same else 'DIFFERENT'} to the host's"
     rows = [
         Row(
             "device",
