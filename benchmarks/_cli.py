@@ -294,7 +294,16 @@ def _in_process(
     if "device" in plan.sections and variant.name == "fp32":
         from benchmarks._device import device_rows
 
-        rows.extend(device_rows(bare, rgb, variant, provider, plan.settings))
+        rows.extend(
+            device_rows(
+                bare,
+                rgb,
+                variant,
+                provider,
+                plan.settings,
+                points_per_side=8 if plan.quick else None,
+            )
+        )
     if "options" in plan.sections and variant.name == "fp32":
         from benchmarks._options import option_rows
         from edgesam._transforms import preprocess_image

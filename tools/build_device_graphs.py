@@ -1,7 +1,7 @@
 """Build the device-side pre- and post-processing graphs shipped in ``src/edgesam/graphs``.
 
 Run ``python tools/build_device_graphs.py`` after changing this file; the test
-``tests/test_device_graphs.py`` rebuilds the graphs in memory and fails if the
+``tests/test_device_pipeline.py`` rebuilds the graphs in memory and fails if the
 shipped files differ. The script needs the ``onnx`` package, which the runtime
 does not: it lives outside the package so that nothing installed imports it.
 
@@ -16,6 +16,13 @@ Graphs (opset 17, all sizes dynamic):
     low-res logits (N, 256, 256) and the interpolation matrices rows (H, 256)
     and cols (W, 256) of ``edgesam._postprocess`` -> logits (N, H, W) float32,
     masks (N, H, W) bool, stability scores (N,) float32.
+``postprocess_everything.onnx``
+    the automatic mask generator's step for one decoder batch: low-res logits
+    (N, 256, 256), rows, cols, and the float32 thresholds ``threshold``,
+    ``upper``, ``lower`` (stability score at ``threshold +- offset``) and
+    ``stability_thresh`` -> stability scores (N,) float32, ``keep`` (K,) int64
+    (the masks whose score is at least ``stability_thresh``, in order), their
+    XYXY boxes (K, 4) int64 and their masks (K, H, W) bool.
 """
 
 from __future__ import annotations
@@ -180,6 +187,119 @@ def build_postprocess() -> onnx.ModelProto:
     return _model(graph)
 
 
+def _box_edges(prefix: str, present: str, axis_name: str) -> list[onnx.NodeProto]:
+    """First and last index (int64, shape (K,)) where ``present`` (K, L) bool is set.
+
+    Positions are weighted in float (exact below 2**24) and reduced with ReduceMax,
+    whose float kernels every provider has (ArgMax's ``select_last_index`` and
+    integer reductions are not everywhere). Empty rows give ``first = L``,
+    ``last = -1``; the caller zeroes those boxes.
+    """
+    p = prefix
+    return [
+        helper.make_node("Shape", [present], [f"{p}_shape"]),
+        _const(f"{p}_at", np.array(1, dtype=np.int64)),
+        helper.make_node("Gather", [f"{p}_shape", f"{p}_at"], [f"{p}_length"], axis=0),
+        helper.make_node("Cast", [f"{p}_length"], [f"{p}_length_f"], to=TensorProto.FLOAT),
+        _const(f"{p}_one", np.array(1.0, dtype=np.float32)),
+        helper.make_node("Add", [f"{p}_length_f", f"{p}_one"], [f"{p}_limit"]),
+        # 1..L ascending (marks the last set index), L..1 descending (the first).
+        helper.make_node("Range", [f"{p}_one", f"{p}_limit", f"{p}_one"], [f"{p}_ascending"]),
+        helper.make_node("Sub", [f"{p}_limit", f"{p}_ascending"], [f"{p}_descending"]),
+        helper.make_node("Cast", [present], [f"{p}_set"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [f"{p}_set", f"{p}_ascending"], [f"{p}_up"]),
+        helper.make_node("Mul", [f"{p}_set", f"{p}_descending"], [f"{p}_down"]),
+        helper.make_node("ReduceMax", [f"{p}_up"], [f"{p}_last1"], axes=[1], keepdims=0),
+        helper.make_node("ReduceMax", [f"{p}_down"], [f"{p}_from_end"], axes=[1], keepdims=0),
+        helper.make_node("Sub", [f"{p}_last1", f"{p}_one"], [f"{p}_last_f"]),
+        helper.make_node("Sub", [f"{p}_length_f", f"{p}_from_end"], [f"{p}_first_f"]),
+        helper.make_node("Cast", [f"{p}_first_f"], [f"{axis_name}0"], to=TensorProto.INT64),
+        helper.make_node("Cast", [f"{p}_last_f"], [f"{axis_name}1"], to=TensorProto.INT64),
+    ]
+
+
+def build_postprocess_everything() -> onnx.ModelProto:
+    """One decoder batch of the automatic mask generator: filter, score, box, mask."""
+    pixel_axes = "pixel_axes"
+    nodes = [
+        # The same products as postprocess.onnx.
+        helper.make_node("Transpose", ["cols"], ["cols_t"], perm=[1, 0]),
+        helper.make_node("MatMul", ["low_res_logits", "cols_t"], ["narrow"]),
+        helper.make_node("MatMul", ["rows", "narrow"], ["logits"]),
+        # Stability: count(> upper) / count(> lower) in float32 as the host divides,
+        # 0 where the union is empty.
+        helper.make_node("Greater", ["logits", "upper"], ["inner"]),
+        helper.make_node("Greater", ["logits", "lower"], ["outer"]),
+        helper.make_node("Cast", ["inner"], ["inner_i"], to=TensorProto.INT32),
+        helper.make_node("Cast", ["outer"], ["outer_i"], to=TensorProto.INT32),
+        _const(pixel_axes, np.array([1, 2], dtype=np.int64)),
+        helper.make_node("ReduceSum", ["inner_i", pixel_axes], ["intersections"], keepdims=0),
+        helper.make_node("ReduceSum", ["outer_i", pixel_axes], ["unions"], keepdims=0),
+        helper.make_node("Cast", ["intersections"], ["inter_f"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["unions"], ["union_f"], to=TensorProto.FLOAT),
+        _const("one", np.array(1.0, dtype=np.float32)),
+        _const("zero", np.array(0.0, dtype=np.float32)),
+        helper.make_node("Max", ["union_f", "one"], ["divisor"]),
+        helper.make_node("Div", ["inter_f", "divisor"], ["ratio"]),
+        helper.make_node("Greater", ["union_f", "zero"], ["has_union"]),
+        helper.make_node("Where", ["has_union", "ratio", "zero"], ["stability_scores"]),
+        # The survivors, in order.
+        helper.make_node("GreaterOrEqual", ["stability_scores", "stability_thresh"], ["passes"]),
+        helper.make_node("NonZero", ["passes"], ["passing"]),
+        _const("flat", np.array([-1], dtype=np.int64)),
+        helper.make_node("Reshape", ["passing", "flat"], ["keep"]),
+        # Boxes from each row's and column's maximum: any pixel > threshold.
+        helper.make_node("ReduceMax", ["logits"], ["row_max_all"], axes=[2], keepdims=0),
+        helper.make_node("ReduceMax", ["logits"], ["col_max_all"], axes=[1], keepdims=0),
+        helper.make_node("Gather", ["row_max_all", "keep"], ["row_max"], axis=0),
+        helper.make_node("Gather", ["col_max_all", "keep"], ["col_max"], axis=0),
+        helper.make_node("Greater", ["row_max", "threshold"], ["rows_set"]),
+        helper.make_node("Greater", ["col_max", "threshold"], ["cols_set"]),
+        *_box_edges("ys", "rows_set", "y"),
+        *_box_edges("xs", "cols_set", "x"),
+        helper.make_node("Unsqueeze", ["x0", "box_axis"], ["x0c"]),
+        helper.make_node("Unsqueeze", ["y0", "box_axis"], ["y0c"]),
+        helper.make_node("Unsqueeze", ["x1", "box_axis"], ["x1c"]),
+        helper.make_node("Unsqueeze", ["y1", "box_axis"], ["y1c"]),
+        helper.make_node("Concat", ["x0c", "y0c", "x1c", "y1c"], ["corners"], axis=1),
+        # An empty mask's box is [0, 0, 0, 0].
+        helper.make_node("Cast", ["rows_set"], ["rows_set_f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMax", ["rows_set_f"], ["present_f"], axes=[1], keepdims=1),
+        helper.make_node("Greater", ["present_f", "zero"], ["present"]),
+        _const("no_box", np.array(0, dtype=np.int64)),
+        helper.make_node("Where", ["present", "corners", "no_box"], ["boxes"]),
+        # Only the survivors' masks leave the graph, as booleans.
+        helper.make_node("Gather", ["logits", "keep"], ["kept_logits"], axis=0),
+        helper.make_node("Greater", ["kept_logits", "threshold"], ["masks"]),
+    ]
+    nodes.insert(0, _const("box_axis", np.array([1], dtype=np.int64)))
+    scalar = [
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, [])
+        for name in ("threshold", "upper", "lower", "stability_thresh")
+    ]
+    inputs = [
+        helper.make_tensor_value_info(
+            "low_res_logits", TensorProto.FLOAT, ["masks", LOW_RES_SIZE, LOW_RES_SIZE]
+        ),
+        helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["height", LOW_RES_SIZE]),
+        helper.make_tensor_value_info("cols", TensorProto.FLOAT, ["width", LOW_RES_SIZE]),
+        *scalar,
+    ]
+    outputs = [
+        helper.make_tensor_value_info("stability_scores", TensorProto.FLOAT, ["masks"]),
+        helper.make_tensor_value_info("keep", TensorProto.INT64, ["kept"]),
+        helper.make_tensor_value_info("boxes", TensorProto.INT64, ["kept", 4]),
+        helper.make_tensor_value_info("masks", TensorProto.BOOL, ["kept", "height", "width"]),
+    ]
+    graph = helper.make_graph(nodes, "edgesam_postprocess_everything", inputs, outputs)
+    graph.doc_string = (
+        "edgesam automatic mask generator, one decoder batch: rows @ logits @ cols.T, "
+        "stability = count(> upper) / count(> lower), keep = stability >= stability_thresh, "
+        "XYXY boxes and masks (> threshold) of the kept masks"
+    )
+    return _model(graph)
+
+
 def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
     model = helper.make_model(
         graph,
@@ -197,6 +317,7 @@ def build_all() -> dict[str, bytes]:
         "preprocess_hv.onnx": build_preprocess(vertical_first=False).SerializeToString(),
         "preprocess_vh.onnx": build_preprocess(vertical_first=True).SerializeToString(),
         "postprocess.onnx": build_postprocess().SerializeToString(),
+        "postprocess_everything.onnx": build_postprocess_everything().SerializeToString(),
     }
 
 

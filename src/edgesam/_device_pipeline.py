@@ -27,7 +27,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from edgesam._device_post import postprocess_feeds
+from edgesam._device_post import EverythingBatch, everything_feeds, postprocess_feeds
 from edgesam._device_pre import peak_bytes, preprocess_feeds
 from edgesam._providers import CPU, CUDA, ProviderSpec, provider_name, with_default_options
 from edgesam._session import default_session_options
@@ -52,6 +52,9 @@ _GRAPH_OPTIONS: Mapping[str, Mapping[str, str]] = {CUDA: {"use_tf32": "0"}}
 # host instead, which works in bands; the same for upsampling more masks at once than
 # fit in it as float32 logits plus booleans (about 40 masks of 1200x1800).
 MAX_GRAPH_BYTES = 1 << 30
+# What the everything graph holds per mask and pixel at its peak: float32 logits, the
+# three comparisons and two int32 counts' casts (15 bytes), rounded up.
+EVERYTHING_BYTES_PER_PIXEL = 16
 
 
 def check_device_pipeline(value: object) -> DevicePipelineChoice:
@@ -180,6 +183,7 @@ class DevicePipeline:
         self.choice = check_device_pipeline(choice)
         self._pre: dict[bool, _Graph] = {}
         self._post: _Graph | None = None
+        self._everything: _Graph | None = None
         wanted = choice is True or (choice == "auto" and encoder_providers[0] != CPU)
         if not wanted:
             return
@@ -193,9 +197,14 @@ class DevicePipeline:
         if pre is not None:
             graph = _Graph("preprocessing", pre[0])
             self._pre = {False: graph, True: _Graph("preprocessing", pre[1])}
-        post = _create("postprocessing", ["postprocess.onnx"], graph_providers)
+        post = _create(
+            "postprocessing",
+            ["postprocess.onnx", "postprocess_everything.onnx"],
+            graph_providers,
+        )
         if post is not None:
             self._post = _Graph("postprocessing", post[0])
+            self._everything = _Graph("everything postprocessing", post[1])
 
     @property
     def providers(self) -> dict[str, list[str]]:
@@ -285,3 +294,64 @@ class DevicePipeline:
             *low_res.shape[:-2], *original_size
         )
         return array
+
+    def everything(
+        self,
+        low_res: NDArray[np.float32],
+        candidates: NDArray[np.int64],
+        original_size: tuple[int, int],
+        input_size: tuple[int, int],
+        offset: float,
+        stability_thresh: float,
+    ) -> EverythingBatch | None:
+        """One decoder batch of the automatic mask generator; None: use the host path.
+
+        ``low_res[candidates]`` (N, 256, 256) are the candidates' logits (gathered a
+        chunk at a time; ``keep`` indexes ``candidates``). The graph upsamples
+        them to ``original_size``, scores their stability at ``0 +- offset``, keeps
+        those scoring at least ``stability_thresh`` and returns their boxes and
+        boolean masks only. Candidates are sent in chunks that fit
+        :data:`MAX_GRAPH_BYTES`.
+        """
+        graph = self._everything
+        session = graph.session if graph is not None else None
+        if graph is None or session is None:
+            return None
+        pixels = original_size[0] * original_size[1]
+        chunk = MAX_GRAPH_BYTES // (EVERYTHING_BYTES_PER_PIXEL * max(pixels, 1))
+        if chunk < 1:
+            return None  # one mask would not fit: the host path works in windows
+        parts: list[EverythingBatch] = []
+        try:
+            for start in range(0, candidates.shape[0], chunk):
+                feeds = everything_feeds(
+                    low_res[candidates[start : start + chunk]],
+                    original_size,
+                    input_size,
+                    offset,
+                    stability_thresh,
+                )
+                names = ["stability_scores", "keep", "boxes", "masks"]
+                if graph.device is None:
+                    results = session.run(names, feeds)
+                else:
+                    binding = session.io_binding()
+                    for name, value in feeds.items():
+                        binding.bind_cpu_input(name, np.ascontiguousarray(value))
+                    for name in names:
+                        binding.bind_output(name, "cpu")
+                    session.run_with_iobinding(binding)
+                    results = binding.copy_outputs_to_cpu()
+                scores, keep, boxes, masks = (np.asarray(result) for result in results)
+                parts.append(
+                    EverythingBatch(
+                        stability_scores=scores.astype(np.float32, copy=False),
+                        keep=keep.astype(np.int64, copy=False) + start,
+                        boxes=boxes.astype(np.int64, copy=False).reshape(-1, 4),
+                        masks=masks.astype(np.bool_, copy=False).reshape(-1, *original_size),
+                    )
+                )
+        except Exception as err:
+            graph.drop(err)
+            return None
+        return EverythingBatch.concatenate(parts, original_size)

@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from edgesam._atomic import sha256_file
 from edgesam._device_pipeline import DevicePipeline, DevicePipelineChoice, check_device_pipeline
+from edgesam._device_post import EverythingBatch
 from edgesam._embedding import EMBEDDING_SHAPE
 from edgesam._files import path_argument, readable_file
 from edgesam._providers import ProviderSpec, resolve_providers
@@ -479,6 +480,22 @@ class EdgeSam:
         if self._pipeline is None:
             return None
         return self._pipeline.upsample(low_res, original_size, input_size, return_logits)
+
+    def _everything_on_device(
+        self,
+        low_res: NDArray[np.float32],
+        candidates: NDArray[np.int64],
+        original_size: tuple[int, int],
+        input_size: tuple[int, int],
+        offset: float,
+        stability_thresh: float,
+    ) -> EverythingBatch | None:
+        """The automatic mask generator's step for one batch in the device graph; None: host."""
+        if self._pipeline is None:
+            return None
+        return self._pipeline.everything(
+            low_res, candidates, original_size, input_size, offset, stability_thresh
+        )
 
     def decode(
         self,

@@ -19,6 +19,12 @@ on the upsampling), one at a time and only in the window where their logits
 can exceed the lowest threshold (:func:`edgesam._postprocess.window_logits`), so the float
 logits of all ``3 x points_per_batch`` masks never exist at full resolution.
 The results are segment_anything's, up to float32 rounding.
+
+With a device pipeline (``device_pipeline``), step 3 and the boxes of step 4
+run instead in one graph per decoder batch on the model's provider
+(:meth:`edgesam._device_pipeline.DevicePipeline.everything`), which returns
+the scores, the survivors' boxes and only their boolean masks; the records are
+the same as the host path's.
 """
 
 from __future__ import annotations
@@ -361,6 +367,47 @@ class SamAutomaticMaskGenerator:
         candidates = np.arange(iou_preds.shape[0])
         if self.pred_iou_thresh > 0.0:
             candidates = candidates[iou_preds > self.pred_iou_thresh]
+        on_device = self.predictor.model._everything_on_device(
+            low_res.reshape(-1, *low_res.shape[2:]),
+            candidates,
+            crop_size,
+            input_size,
+            self.stability_score_offset,
+            self.stability_score_thresh,
+        )
+        if on_device is not None:
+            # The graph scored every candidate and sent back the survivors' masks only.
+            kept = candidates[on_device.keep].tolist()
+            stabilities = list(on_device.stability_scores[on_device.keep])
+            windows = [(0, 0, mask) for mask in on_device.masks]
+            boxes = on_device.boxes
+        else:
+            kept, stabilities, windows = self._filter_on_host(
+                low_res, candidates, crop_size, input_size
+            )
+            boxes = self._window_boxes(windows)
+        chosen = np.asarray(kept, dtype=np.int64)
+        orig_h, orig_w = original_size
+        inner = is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
+        outer = np.flatnonzero(~inner)
+        return MaskData(
+            rles=self._encode_windows([windows[row] for row in outer], crop_box, original_size),
+            boxes=boxes[outer],
+            iou_preds=iou_preds[chosen[outer]].astype(np.float32),
+            stability_score=np.asarray(stabilities, dtype=np.float32)[outer],
+            points=points[chosen[outer] // outputs],
+            crop_boxes=np.zeros((outer.shape[0], 4), dtype=np.int64),
+        )
+
+    def _filter_on_host(
+        self,
+        low_res: NDArray[np.float32],
+        candidates: NDArray[np.int64],
+        crop_size: tuple[int, int],
+        input_size: tuple[int, int],
+    ) -> tuple[list[int], list[np.float32], list[tuple[int, int, NDArray[np.bool_]]]]:
+        """Stability filter of the candidates: kept indices, their scores and mask windows."""
+        outputs = low_res.shape[1]
         # Below the lowest threshold a pixel counts nowhere: upsample only where it can.
         offset = self.stability_score_offset
         floor = MASK_THRESHOLD - abs(offset)
@@ -383,22 +430,16 @@ class SamAutomaticMaskGenerator:
             kept.append(index)
             stabilities.append(stability)
             windows.append((top, left, logits > MASK_THRESHOLD))
-        chosen = np.asarray(kept, dtype=np.int64)
-        boxes = np.zeros((chosen.shape[0], 4), dtype=np.int64)
+        return kept, stabilities, windows
+
+    @staticmethod
+    def _window_boxes(windows: list[tuple[int, int, NDArray[np.bool_]]]) -> NDArray[np.int64]:
+        """XYXY boxes (N, 4) of window masks in the crop's frame; zeros for empty ones."""
+        boxes = np.zeros((len(windows), 4), dtype=np.int64)
         for row, (top, left, mask) in enumerate(windows):
             if mask.any():
                 boxes[row] = masks_to_boxes(mask) + np.array([left, top, left, top])
-        orig_h, orig_w = original_size
-        inner = is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
-        outer = np.flatnonzero(~inner)
-        return MaskData(
-            rles=self._encode_windows([windows[row] for row in outer], crop_box, original_size),
-            boxes=boxes[outer],
-            iou_preds=iou_preds[chosen[outer]].astype(np.float32),
-            stability_score=np.asarray(stabilities, dtype=np.float32)[outer],
-            points=points[chosen[outer] // outputs],
-            crop_boxes=np.zeros((outer.shape[0], 4), dtype=np.int64),
-        )
+        return boxes
 
     def _encode_windows(
         self,
