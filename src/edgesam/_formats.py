@@ -37,6 +37,7 @@ from edgesam._atomic import check_destination, describe, write_bytes_atomic
 from edgesam._files import short_repr
 from edgesam._image import load_rgb
 from edgesam._polygons import masks_to_polygons
+from edgesam._validate import number
 from edgesam.amg._rle import area_from_rle, counts_from_string, mask_to_coco_rle, rle_to_mask
 from edgesam.errors import InvalidInputError
 
@@ -593,12 +594,7 @@ def render_overlay(
     ndarray of uint8, shape (H, W, 3)
     """
     rgb = load_rgb(image)
-    if (
-        isinstance(alpha, bool)
-        or not isinstance(alpha, numbers.Real)
-        or not 0.0 <= float(alpha) <= 1.0
-    ):
-        raise InvalidInputError(f"alpha must be a number in [0, 1]: got {alpha!r}")
+    number(alpha, "alpha", (0.0, 1.0))
     height, width = rgb.shape[:2]
     binaries = []
     for index, mask in enumerate(_as_list(masks, "masks", "masks")):

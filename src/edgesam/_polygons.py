@@ -19,11 +19,13 @@ trading fidelity for size.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from edgesam._validate import number
 from edgesam.errors import InvalidInputError
 
 __all__ = ["masks_to_polygons"]
@@ -239,10 +241,7 @@ def masks_to_polygons(mask: object, *, tolerance: float = 0.0) -> list[list[floa
     InvalidInputError
         If ``mask`` is not 2-D, or ``tolerance`` is negative or not a number.
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)):
-        raise InvalidInputError(f"tolerance must be a number of pixels >= 0: got {tolerance!r}")
-    if not tolerance >= 0 or not np.isfinite(tolerance):
-        raise InvalidInputError(f"tolerance must be a finite number >= 0: got {tolerance!r}")
+    number(tolerance, "tolerance", (0.0, math.inf))
     binary = _as_mask(mask)
     xs, ys, directions = _boundary_edges(binary)
     if xs.size == 0:

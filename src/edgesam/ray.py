@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from edgesam._providers import ProviderSpec
+from edgesam._validate import integer, number
 from edgesam.batch._job import Prepared, hash_bytes, output_row, prepare, read_bytes
 from edgesam.batch._job import segment as segment_image
 from edgesam.batch._manifest import Item, _item, read_items
@@ -272,12 +274,10 @@ def _pipeline(
 ) -> ray.data.Dataset:
     if prompts not in get_args(PromptMode):
         raise InvalidInputError(f"prompts must be one of {get_args(PromptMode)}: got {prompts!r}")
-    for value, name in ((actors, "actors"), (batch_size, "batch_size")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInputError(f"{name} must be an integer >= 1: got {value!r}")
-    for number, name in ((num_cpus, "num_cpus"), (num_gpus, "num_gpus")):
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
-            raise InvalidInputError(f"{name} must be a number >= 0: got {number!r}")
+    integer(actors, "actors")
+    integer(batch_size, "batch_size")
+    number(num_cpus, "num_cpus", (0.0, math.inf))
+    number(num_gpus, "num_gpus", (0.0, math.inf))
     options = check_everything_options(everything_options) if prompts == "everything" else None
     base = str(Path(base_dir) if base_dir is not None else Path.cwd())
     # An instance, not the class: the CPU stage runs as plain tasks, not actors.

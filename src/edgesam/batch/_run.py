@@ -20,6 +20,7 @@ from typing import Any, get_args
 from edgesam._model import EdgeSam
 from edgesam._predictor import SamPredictor
 from edgesam._providers import ProviderSpec
+from edgesam._validate import integer
 from edgesam.batch._job import Prepared, hash_bytes, output_row, prepare, read_bytes, segment
 from edgesam.batch._manifest import Item, read_items
 from edgesam.batch._output import (
@@ -184,9 +185,8 @@ def run_batch(
         raise InvalidInputError(
             f"output_format must be 'parquet' or 'jsonl': got {output_format!r}"
         )
-    for value, name, minimum in ((shard_size, "shard_size", 1), (prefetch, "prefetch", 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise InvalidInputError(f"{name} must be an integer >= {minimum}: got {value!r}")
+    integer(shard_size, "shard_size")
+    integer(prefetch, "prefetch", minimum=0)
     options = check_everything_options(everything_options)
     output = Path(output)
     check_output_folder(output)
