@@ -38,21 +38,24 @@ from edgesam._providers import ProviderSpec
 from edgesam._validate import integer, number
 from edgesam.batch._job import Prepared, hash_bytes, output_row, prepare, read_bytes
 from edgesam.batch._job import segment as segment_image
-from edgesam.batch._manifest import Item, _item, read_items
+from edgesam.batch._manifest import Item, _item
 from edgesam.batch._output import (
     SUFFIXES,
     OutputFormat,
     ShardWriter,
-    check_output_folder,
     completed_keys,
     lock_output,
     new_run_id,
-    record_error,
     recover_journals,
     rows_to_table,
     write_coco,
 )
-from edgesam.batch._run import BatchSummary, check_everything_options
+from edgesam.batch._run import (
+    BatchSummary,
+    check_everything_options,
+    failure_recorder,
+    read_run_inputs,
+)
 from edgesam.errors import EdgeSamError, InvalidInputError, MissingExtraError
 
 try:
@@ -444,18 +447,9 @@ def run_batch_on_ray(
     moved into place as ``part-<run>-<n>.parquet`` when the run succeeds;
     JSONL shards are written by the driver as in the local pipeline.
     """
-    if output_format not in get_args(OutputFormat):
-        raise InvalidInputError(
-            f"output_format must be 'parquet' or 'jsonl': got {output_format!r}"
-        )
-    output = Path(output)
-    check_output_folder(output)
-    if Path(source).is_dir() and not everything:
-        raise InvalidInputError(
-            f"source {str(source)!r} is a folder, which has no prompts: pass everything=True "
-            "(--everything), or a manifest with boxes/points"
-        )
-    items = read_items(source, recursive=recursive, everything=everything)
+    output, items = read_run_inputs(
+        source, output, output_format, everything=everything, recursive=recursive
+    )
     source_path = Path(source)
     base_dir = source_path if source_path.is_dir() else source_path.parent
     connect(address)
@@ -468,12 +462,7 @@ def run_batch_on_ray(
             shutil.rmtree(stale, ignore_errors=True)
         done = frozenset(completed_keys(output))
         run_id = new_run_id()
-
-        def fail(name: str, reason: str) -> None:
-            logger.warning("skipping %s: %s", name, reason)
-            record_error(output, name, reason, run_id)
-            summary.failed.append((name, reason))
-
+        fail = failure_recorder(output, run_id, summary)
         rows = []
         for item in items:
             if item.problem is not None:
