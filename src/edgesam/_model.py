@@ -261,14 +261,14 @@ class EdgeSam:
         checkpoint_path = (
             readable_file(checkpoint, argument="checkpoint") if checkpoint is not None else None
         )
-        resolved = resolve_providers(providers)
-        encoder_session = ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options)
-        return cls(
-            encoder_session,
-            ModelSession(decoder_path, DECODER_CONTRACT, resolved, session_options),
+        return cls._load(
+            encoder_path,
+            decoder_path,
+            resolve_providers(providers),
+            session_options,
+            device_pipeline,
             name=name if name is not None else encoder_path.stem.removesuffix("_encoder"),
             checkpoint=checkpoint_path,
-            device_pipeline=DevicePipeline(device_pipeline, resolved, encoder_session.providers),
         )
 
     @classmethod
@@ -331,14 +331,39 @@ class EdgeSam:
         def fetch_checkpoint() -> Path:
             return fetch_file(spec, spec.checkpoint, **hub_options)
 
-        encoder_session = ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options)
-        return cls(
-            encoder_session,
-            ModelSession(decoder_path, DECODER_CONTRACT, resolved, session_options),
+        return cls._load(
+            encoder_path,
+            decoder_path,
+            resolved,
+            session_options,
+            device_pipeline,
             name=spec.name,
             encoder_sha256=spec.encoder.sha256,
             checkpoint=fetch_checkpoint,
-            device_pipeline=DevicePipeline(device_pipeline, resolved, encoder_session.providers),
+        )
+
+    @classmethod
+    def _load(
+        cls,
+        encoder_path: Path,
+        decoder_path: Path,
+        providers: list[ProviderSpec],
+        session_options: ort.SessionOptions | None,
+        device_pipeline: DevicePipelineChoice,
+        *,
+        name: str,
+        checkpoint: Path | Callable[[], Path] | None,
+        encoder_sha256: str | None = None,
+    ) -> EdgeSam:
+        """The sessions of checked files, on ``providers`` (already resolved)."""
+        encoder = ModelSession(encoder_path, ENCODER_CONTRACT, providers, session_options)
+        return cls(
+            encoder,
+            ModelSession(decoder_path, DECODER_CONTRACT, providers, session_options),
+            name=name,
+            encoder_sha256=encoder_sha256,
+            checkpoint=checkpoint,
+            device_pipeline=DevicePipeline(device_pipeline, providers, encoder.providers),
         )
 
     # -- what it is ---------------------------------------------------------------------
