@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edgesam._validate import number
+from edgesam._validate import binary_mask, number
 from edgesam.errors import InvalidInputError
 
 __all__ = ["masks_to_polygons"]
@@ -36,16 +36,6 @@ MAX_BOUNDARY_EDGES = 1 << 23
 # Edge directions on the screen (y down): +x, +y, -x, -y.
 _DX = np.array([1, 0, -1, 0], dtype=np.int64)
 _DY = np.array([0, 1, 0, -1], dtype=np.int64)
-
-
-def _as_mask(mask: object) -> Any:
-    array = np.asarray(mask)
-    if array.ndim != 2 or array.dtype.kind not in "biuf":
-        raise InvalidInputError(
-            f"mask must be a 2-D boolean (or 0/1) array of shape (H, W): got {array.dtype} "
-            f"{array.shape}; for a stack of masks call masks_to_polygons once per mask"
-        )
-    return array != 0
 
 
 def _boundary_edges(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int64], ...]:
@@ -242,7 +232,9 @@ def masks_to_polygons(mask: object, *, tolerance: float = 0.0) -> list[list[floa
         If ``mask`` is not 2-D, or ``tolerance`` is negative or not a number.
     """
     number(tolerance, "tolerance", (0.0, math.inf))
-    binary = _as_mask(mask)
+    binary = binary_mask(
+        mask, "mask", hint="; for a stack of masks call masks_to_polygons once per mask"
+    )
     xs, ys, directions = _boundary_edges(binary)
     if xs.size == 0:
         return []

@@ -19,6 +19,7 @@ from edgesam._files import short_repr
 from edgesam.errors import InvalidInputError, InvalidPromptError
 
 __all__ = [
+    "binary_mask",
     "finite_float32",
     "finite_float64",
     "fixed_shape_float32",
@@ -28,6 +29,19 @@ __all__ = [
     "numeric_array",
     "size_pair",
 ]
+
+
+def binary_mask(value: object, name: str, ndim: int = 2, hint: str = "") -> NDArray[np.bool_]:
+    """``value`` as a bool array with ``ndim`` axes, (H, W) or (B, H, W); numbers mean ``!= 0``."""
+    layout = "(H, W)" if ndim == 2 else "(B, H, W)"
+    expected = f"{name} must be a {ndim}-D boolean (or 0/1) array of shape {layout}"
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:  # e.g. a ragged list
+        raise InvalidInputError(f"{expected} ({err}){hint}", argument=name) from err
+    if array.ndim != ndim or array.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{expected}: got {array.dtype} {array.shape}{hint}", argument=name)
+    return array if array.dtype == np.bool_ else array != 0
 
 
 def flag(value: object, name: str) -> bool:
