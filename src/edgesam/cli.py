@@ -110,7 +110,8 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--model``, ``--encoder``, ``--decoder``, ``--providers``; returns their group."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
@@ -124,6 +125,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="comma-separated execution providers, best first (e.g. cuda,cpu); "
         "default: EDGESAM_PROVIDERS or automatic",
     )
+    return group
 
 
 def _add_common_options(parser: argparse.ArgumentParser, *, json_output: bool = False) -> None:

@@ -80,20 +80,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=32,
         help="requests that may wait for a worker before 503 (default 32)",
     )
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--model",
-        default="edge_sam_3x",
-        help="official model to download and use: edge_sam_3x (default) or edge_sam",
-    )
-    model.add_argument("--encoder", type=Path, help="local encoder .onnx (with --decoder)")
-    model.add_argument("--decoder", type=Path, help="local decoder .onnx (with --encoder)")
+    from edgesam.cli import _add_model_options
+
+    model = _add_model_options(parser)
     model.add_argument(
         "--checkpoint", type=Path, help="the matching .pth, for mask_input with local files"
-    )
-    model.add_argument(
-        "--providers",
-        help="comma-separated execution providers, best first (e.g. cuda,cpu)",
     )
     parser.set_defaults(func=handle_serve)
 
