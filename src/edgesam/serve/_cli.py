@@ -105,7 +105,7 @@ def handle_serve(args: argparse.Namespace) -> int:
     require_extra()
     import uvicorn
 
-    from edgesam import EdgeSam
+    from edgesam.cli import _load_model
     from edgesam.serve._app import create_app
 
     if (args.encoder is None) != (args.decoder is None):
@@ -115,13 +115,7 @@ def handle_serve(args: argparse.Namespace) -> int:
             "--checkpoint goes with --encoder/--decoder; official models fetch their own"
         )
     api_key = args.api_key if args.api_key is not None else api_key_from_env()
-    providers = args.providers.split(",") if args.providers else None
-    if args.encoder is not None:
-        model = EdgeSam.from_files(
-            args.encoder, args.decoder, checkpoint=args.checkpoint, providers=providers
-        )
-    else:
-        model = EdgeSam.from_pretrained(args.model, providers=providers)
+    model = _load_model(args, checkpoint=args.checkpoint)
     app = create_app(
         model,
         cache_mb=args.cache_mb,
