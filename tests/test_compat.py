@@ -240,8 +240,8 @@ def test_set_torch_image_refuses_bad_input(
         (lambda t: t.apply_coords([[1, 2]], (10,)), "original_size"),
         (lambda t: t.apply_coords([[1, 2]], (0, 5)), "positive"),
         (lambda t: t.apply_image(np.zeros((4, 4))), "uint8 of shape"),
-        (lambda t: ResizeLongestSide(0), "positive"),
-        (lambda t: ResizeLongestSide(True), "positive int"),
+        (lambda t: ResizeLongestSide(0), "target_length must be an integer >= 1"),
+        (lambda t: ResizeLongestSide(True), "target_length must be an integer >= 1"),
     ],
 )
 def test_transform_refuses_bad_input(call: object, match: str) -> None:

@@ -131,7 +131,7 @@ def test_tolerance_simplifies_within_bounds() -> None:
         (np.zeros(5, dtype=bool), 0.0, "2-D"),
         (np.array([["a"]]), 0.0, "2-D boolean"),
         (np.zeros((3, 3), dtype=bool), -1.0, ">= 0"),
-        (np.zeros((3, 3), dtype=bool), float("nan"), ">= 0"),
+        (np.zeros((3, 3), dtype=bool), float("nan"), "finite number"),
         (np.zeros((3, 3), dtype=bool), "1", "number"),
         (np.zeros((3, 3), dtype=bool), True, "number"),
     ],

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from edgesam import EdgeSam, InvalidInputError, InvalidPromptError, SamPredictor, _model, _validate
-from edgesam._validate import finite_float32, flag, integer, number, numeric_array
+from edgesam._validate import (
+    binary_mask,
+    finite_float32,
+    flag,
+    integer,
+    number,
+    numeric_array,
+    size_pair,
+)
+from edgesam.errors import InvalidEmbeddingError
 
 
 @pytest.mark.parametrize(
@@ -24,6 +33,14 @@ from edgesam._validate import finite_float32, flag, integer, number, numeric_arr
         (lambda: numeric_array([[1.0], [1.0, 2.0]], "point_coords"), "point_coords"),
         (lambda: numeric_array(["a"], "box"), "box"),
         (lambda: finite_float32([1e39], "mask_input"), "mask_input"),
+        (lambda: number(-1, "tolerance", (0.0, float("inf"))), "tolerance"),
+        (lambda: size_pair((5,), "original_size"), "original_size"),
+        (lambda: size_pair((0, 5), "input_size"), "input_size"),
+        (lambda: size_pair(None, "original_image_size"), "original_image_size"),
+        (lambda: binary_mask(np.zeros((2, 3, 4)), "mask"), "mask"),
+        (lambda: binary_mask(np.zeros((3, 4)), "masks", ndim=3), "masks"),
+        (lambda: binary_mask(np.array([["a"]]), "mask"), "mask"),
+        (lambda: binary_mask([[1, 0], [1]], "mask"), "mask"),
     ],
 )
 def test_each_refusal_names_its_argument(call: Any, argument: str) -> None:
@@ -39,6 +56,24 @@ def test_accepted_values_come_back_converted() -> None:
     assert integer(np.int64(3), "x") == 3
     assert number(1, "x", (0.0, 1.0)) == 1.0
     assert finite_float32([1, 2], "x").dtype == np.float32
+
+
+def test_bounds_without_an_upper_end_read_as_a_minimum() -> None:
+    with pytest.raises(InvalidInputError, match=r"num_cpus must be a number >= 0: got -1"):
+        number(-1, "num_cpus", (0.0, float("inf")))
+    assert number(float("1e300"), "num_cpus", (0.0, float("inf"))) == 1e300
+
+
+def test_size_pair_and_binary_mask_convert_and_raise_the_callers_error() -> None:
+    assert size_pair(np.array([480, 640]), "original_size") == (480, 640)
+    assert size_pair((np.int64(3), 4.0), "original_size") == (3, 4)
+    with pytest.raises(InvalidEmbeddingError, match=r"input_size must be positive"):
+        size_pair((0, 1), "input_size", InvalidEmbeddingError)
+    masks = binary_mask(np.array([[[0, 2], [0.5, 0]]]), "masks", ndim=3)
+    assert masks.dtype == np.bool_
+    assert masks.tolist() == [[[False, True], [True, False]]]
+    kept = np.array([[True, False]])
+    assert binary_mask(kept, "mask") is kept
 
 
 def test_the_argument_attribute_defaults_to_none_and_survives_pickling() -> None:

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from edgesam._transforms import IMAGE_SIZE, apply_coords, input_size_for
+from edgesam._validate import integer, size_pair
 from edgesam.errors import InvalidInputError
 
 __all__ = ["ResizeLongestSide", "is_tensor", "to_numpy"]
@@ -35,17 +36,7 @@ def to_numpy(value: object) -> object:
 
 
 def _size(original_size: object) -> tuple[int, int]:
-    try:
-        height, width = (int(side) for side in original_size)  # type: ignore[attr-defined]
-    except (TypeError, ValueError, OverflowError) as err:
-        raise InvalidInputError(
-            f"original_size must be (height, width), e.g. image.shape[:2]: got {original_size!r}"
-        ) from err
-    if height < 1 or width < 1:
-        raise InvalidInputError(
-            f"original_size must be positive (height, width): got {(height, width)}"
-        )
-    return height, width
+    return size_pair(original_size, "original_size", hint=", e.g. image.shape[:2]")
 
 
 def _coords(coords: object, name: str, last: int) -> NDArray[np.float64]:
@@ -74,11 +65,7 @@ class ResizeLongestSide:
     """
 
     def __init__(self, target_length: int = IMAGE_SIZE) -> None:
-        if isinstance(target_length, bool) or not isinstance(target_length, (int, np.integer)):
-            raise InvalidInputError(f"target_length must be a positive int: got {target_length!r}")
-        if target_length < 1:
-            raise InvalidInputError(f"target_length must be positive: got {target_length}")
-        self.target_length = int(target_length)
+        self.target_length = integer(target_length, "target_length")
 
     @staticmethod
     def get_preprocess_shape(oldh: int, oldw: int, long_side_length: int) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from edgesam._atomic import atomic_writer
 from edgesam._files import open_regular_file, path_argument, short_repr
 from edgesam._transforms import input_size_for
+from edgesam._validate import size_pair
 from edgesam.errors import InvalidEmbeddingError, InvalidInputError
 
 __all__ = ["EMBEDDING_SHAPE", "ImageEmbedding"]
@@ -29,18 +30,6 @@ _FORMAT_VERSION = 1
 _EMBEDDING_DTYPE = np.dtype("<f4")
 _MAX_HEADER = 4096  # bytes of an .npy header; numpy writes under 200 for these arrays
 _MAX_META_CHARS = 65536  # the metadata is a short JSON object (about 200 characters)
-
-
-def _size_pair(value: object, name: str) -> tuple[int, int]:
-    try:
-        height, width = (int(part) for part in value)  # type: ignore[attr-defined]
-    except (TypeError, ValueError, OverflowError) as err:
-        raise InvalidEmbeddingError(
-            f"{name} must be (height, width): got {short_repr(value)}"
-        ) from err
-    if height < 1 or width < 1:
-        raise InvalidEmbeddingError(f"{name} must be positive: got {(height, width)}")
-    return height, width
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,8 +77,8 @@ class ImageEmbedding:
                     f"{name} must be a str, as get_image_embedding() records it: got "
                     f"{type(getattr(self, name)).__name__}"
                 )
-        original_size = _size_pair(self.original_size, "original_size")
-        input_size = _size_pair(self.input_size, "input_size")
+        original_size = size_pair(self.original_size, "original_size", InvalidEmbeddingError)
+        input_size = size_pair(self.input_size, "input_size", InvalidEmbeddingError)
         if input_size != input_size_for(original_size):
             raise InvalidEmbeddingError(
                 f"input_size {input_size} does not belong to an image of original_size "

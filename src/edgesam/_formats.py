@@ -19,13 +19,14 @@ returns (or segment_anything's), with ``segmentation`` a binary mask or an RLE.
 from __future__ import annotations
 
 import colorsys
+import contextlib
 import io
 import json
 import logging
 import math
 import numbers
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from edgesam._atomic import check_destination, describe, write_bytes_atomic
 from edgesam._files import short_repr
 from edgesam._image import load_rgb
 from edgesam._polygons import masks_to_polygons
+from edgesam._validate import number
 from edgesam.amg._rle import area_from_rle, counts_from_string, mask_to_coco_rle, rle_to_mask
 from edgesam.errors import InvalidInputError
 
@@ -95,19 +97,38 @@ def _as_list(items: object, name: str, what: str) -> list[Any]:
     return list(items)
 
 
-def _rle_size(rle: Mapping[Any, Any], name: str) -> tuple[int, int]:
-    """The ``(H, W)`` of an RLE, checked: two positive integers, at most _MAX_MASK_PIXELS."""
-    size = rle.get("size")
-    sides = list(size) if isinstance(size, (list, tuple, np.ndarray)) else []
+@contextlib.contextmanager
+def _reading_rle(name: str) -> Iterator[None]:
+    """Report numpy's and the RLE decoder's errors as ``name`` not being a valid RLE."""
+    try:
+        yield
+    except InvalidInputError:
+        raise
+    except (ValueError, TypeError, OverflowError) as err:
+        raise InvalidInputError(f"{name} is not a valid RLE ({err})") from err
+
+
+def _positive_pair(value: object) -> tuple[int, int] | None:
+    """``value`` as ``(H, W)`` if it is a list, tuple or array of two positive integers."""
+    sides = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
     if len(sides) != 2 or not all(
         isinstance(side, numbers.Integral) and not isinstance(side, bool) and int(side) > 0
         for side in sides
     ):
+        return None
+    return int(sides[0]), int(sides[1])
+
+
+def _rle_size(rle: Mapping[Any, Any], name: str) -> tuple[int, int]:
+    """The ``(H, W)`` of an RLE, checked: two positive integers, at most _MAX_MASK_PIXELS."""
+    size = rle.get("size")
+    pair = _positive_pair(size)
+    if pair is None:
         raise InvalidInputError(
             f"{name} is an RLE whose 'size' must be [H, W], two positive integers: got "
             f"{short_repr(size)}"
         )
-    height, width = int(sides[0]), int(sides[1])
+    height, width = pair
     if height * width > _MAX_MASK_PIXELS:
         raise InvalidInputError(
             f"{name} is an RLE of {height}x{width} pixels, more than the {_MAX_MASK_PIXELS} a "
@@ -127,16 +148,12 @@ def _rle_size(rle: Mapping[Any, Any], name: str) -> tuple[int, int]:
             f"{name} is an RLE whose 'counts' must be a COCO string or a list of run lengths: "
             f"got {type(counts).__name__}"
         )
-    try:
+    with _reading_rle(name):
         runs = (
             counts_from_string(counts)
             if isinstance(counts, (str, bytes))
             else np.asarray(counts, dtype=np.int64).reshape(-1)
         )
-    except (ValueError, TypeError, OverflowError) as err:
-        if isinstance(err, InvalidInputError):
-            raise
-        raise InvalidInputError(f"{name} is not a valid RLE ({err})") from err
     if runs.size and (runs.min() < 0 or int(runs.sum()) != height * width):
         raise InvalidInputError(
             f"{name} is not a valid RLE: its run lengths must be non-negative and add up to "
@@ -148,12 +165,8 @@ def _rle_size(rle: Mapping[Any, Any], name: str) -> tuple[int, int]:
 def _as_binary_mask(mask: object, name: str) -> NDArray[np.bool_]:
     if isinstance(mask, Mapping):
         _rle_size(mask, name)
-        try:
+        with _reading_rle(name):
             return rle_to_mask(mask)
-        except (ValueError, TypeError, OverflowError) as err:
-            if isinstance(err, InvalidInputError):
-                raise
-            raise InvalidInputError(f"{name} is not a valid RLE ({err})") from err
     try:
         array = np.asarray(mask)
     except (ValueError, TypeError) as err:  # ragged nested lists
@@ -495,15 +508,12 @@ def records_to_coco(
 
 
 def _image_size(image_size: object) -> tuple[int, int]:
-    sides = list(image_size) if isinstance(image_size, (tuple, list, np.ndarray)) else []
-    if len(sides) != 2 or not all(
-        isinstance(side, numbers.Integral) and not isinstance(side, bool) and int(side) > 0
-        for side in sides
-    ):
+    pair = _positive_pair(image_size)
+    if pair is None:
         raise InvalidInputError(
             f"image_size must be (H, W), two positive integers: got {image_size!r}"
         )
-    return int(sides[0]), int(sides[1])
+    return pair
 
 
 def write_coco_json(
@@ -593,12 +603,7 @@ def render_overlay(
     ndarray of uint8, shape (H, W, 3)
     """
     rgb = load_rgb(image)
-    if (
-        isinstance(alpha, bool)
-        or not isinstance(alpha, numbers.Real)
-        or not 0.0 <= float(alpha) <= 1.0
-    ):
-        raise InvalidInputError(f"alpha must be a number in [0, 1]: got {alpha!r}")
+    number(alpha, "alpha", (0.0, 1.0))
     height, width = rgb.shape[:2]
     binaries = []
     for index, mask in enumerate(_as_list(masks, "masks", "masks")):

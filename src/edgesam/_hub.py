@@ -48,6 +48,7 @@ from edgesam._config import ENV_DOWNLOAD_TIMEOUT, download_timeout_from_env
 from edgesam._files import path_argument, short_repr
 from edgesam._network import unreachable_reason
 from edgesam._registry import FILE_ROLES, FileRole, FileSpec, ModelSpec
+from edgesam._validate import flag
 from edgesam.errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -338,9 +339,8 @@ def _check_hub_options(
         raise InvalidInputError(
             f"token must be a str, True, False or None: got {type(token).__name__}"
         )
-    for name, value in (("local_files_only", local_files_only), ("force_download", force_download)):
-        if not isinstance(value, bool):
-            raise InvalidInputError(f"{name} must be True or False: got {short_repr(value)}")
+    flag(local_files_only, "local_files_only")
+    flag(force_download, "force_download")
 
 
 # -- verification ---------------------------------------------------------------------------

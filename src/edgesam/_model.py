@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -262,14 +262,14 @@ class EdgeSam:
         checkpoint_path = (
             readable_file(checkpoint, argument="checkpoint") if checkpoint is not None else None
         )
-        resolved = resolve_providers(providers)
-        encoder_session = ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options)
-        return cls(
-            encoder_session,
-            ModelSession(decoder_path, DECODER_CONTRACT, resolved, session_options),
+        return cls._load(
+            encoder_path,
+            decoder_path,
+            resolve_providers(providers),
+            session_options,
+            device_pipeline,
             name=name if name is not None else encoder_path.stem.removesuffix("_encoder"),
             checkpoint=checkpoint_path,
-            device_pipeline=DevicePipeline(device_pipeline, resolved, encoder_session.providers),
         )
 
     @classmethod
@@ -332,14 +332,39 @@ class EdgeSam:
         def fetch_checkpoint() -> Path:
             return fetch_file(spec, spec.checkpoint, **hub_options)
 
-        encoder_session = ModelSession(encoder_path, ENCODER_CONTRACT, resolved, session_options)
-        return cls(
-            encoder_session,
-            ModelSession(decoder_path, DECODER_CONTRACT, resolved, session_options),
+        return cls._load(
+            encoder_path,
+            decoder_path,
+            resolved,
+            session_options,
+            device_pipeline,
             name=spec.name,
             encoder_sha256=spec.encoder.sha256,
             checkpoint=fetch_checkpoint,
-            device_pipeline=DevicePipeline(device_pipeline, resolved, encoder_session.providers),
+        )
+
+    @classmethod
+    def _load(
+        cls,
+        encoder_path: Path,
+        decoder_path: Path,
+        providers: list[ProviderSpec],
+        session_options: ort.SessionOptions | None,
+        device_pipeline: DevicePipelineChoice,
+        *,
+        name: str,
+        checkpoint: Path | Callable[[], Path] | None,
+        encoder_sha256: str | None = None,
+    ) -> EdgeSam:
+        """The sessions of checked files, on ``providers`` (already resolved)."""
+        encoder = ModelSession(encoder_path, ENCODER_CONTRACT, providers, session_options)
+        return cls(
+            encoder,
+            ModelSession(decoder_path, DECODER_CONTRACT, providers, session_options),
+            name=name,
+            encoder_sha256=encoder_sha256,
+            checkpoint=checkpoint,
+            device_pipeline=DevicePipeline(device_pipeline, providers, encoder.providers),
         )
 
     # -- what it is ---------------------------------------------------------------------
@@ -549,19 +574,14 @@ class EdgeSam:
         if self.native_mask_input:
             return self._decode_native(embedding, point_coords, point_labels, mask_input)
         embeddings = self._condition(embedding, mask_input) if mask_input is not None else None
-        scores, logits = [], []
-        for index in range(point_coords.shape[0]):
-            image_embeddings = embedding if embeddings is None else embeddings[index : index + 1]
-            batch_scores, batch_logits = self._decoder.run(
-                {
-                    "image_embeddings": image_embeddings,
-                    "point_coords": point_coords[index : index + 1],
-                    "point_labels": point_labels[index : index + 1],
-                }
-            )
-            scores.append(batch_scores)
-            logits.append(batch_logits)
-        return np.concatenate(scores), np.concatenate(logits)
+        return self._run_decoder(
+            {
+                "image_embeddings": embedding if embeddings is None else embeddings[at : at + 1],
+                "point_coords": point_coords[at : at + 1],
+                "point_labels": point_labels[at : at + 1],
+            }
+            for at in range(point_coords.shape[0])
+        )
 
     def _decode_native(
         self,
@@ -580,17 +600,24 @@ class EdgeSam:
         ranges = [(start, start + 1) for start in range(batch)]
         if self.batched_decoder:
             ranges = [(0, batch)]
+        return self._run_decoder(
+            {
+                "image_embeddings": embedding,
+                "point_coords": point_coords[start:stop],
+                "point_labels": point_labels[start:stop],
+                "mask_input": masks[start:stop],
+                "has_mask_input": has_mask[start:stop],
+            }
+            for start, stop in ranges
+        )
+
+    def _run_decoder(
+        self, feeds: Iterable[dict[str, NDArray[np.float32]]]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Run the decoder once per feed; scores and logits concatenated along B."""
         scores, logits = [], []
-        for start, stop in ranges:
-            batch_scores, batch_logits = self._decoder.run(
-                {
-                    "image_embeddings": embedding,
-                    "point_coords": point_coords[start:stop],
-                    "point_labels": point_labels[start:stop],
-                    "mask_input": masks[start:stop],
-                    "has_mask_input": has_mask[start:stop],
-                }
-            )
+        for feed in feeds:
+            batch_scores, batch_logits = self._decoder.run(feed)
             scores.append(batch_scores)
             logits.append(batch_logits)
         return np.concatenate(scores), np.concatenate(logits)

@@ -19,11 +19,13 @@ trading fidelity for size.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from edgesam._validate import binary_mask, number
 from edgesam.errors import InvalidInputError
 
 __all__ = ["masks_to_polygons"]
@@ -34,16 +36,6 @@ MAX_BOUNDARY_EDGES = 1 << 23
 # Edge directions on the screen (y down): +x, +y, -x, -y.
 _DX = np.array([1, 0, -1, 0], dtype=np.int64)
 _DY = np.array([0, 1, 0, -1], dtype=np.int64)
-
-
-def _as_mask(mask: object) -> Any:
-    array = np.asarray(mask)
-    if array.ndim != 2 or array.dtype.kind not in "biuf":
-        raise InvalidInputError(
-            f"mask must be a 2-D boolean (or 0/1) array of shape (H, W): got {array.dtype} "
-            f"{array.shape}; for a stack of masks call masks_to_polygons once per mask"
-        )
-    return array != 0
 
 
 def _boundary_edges(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int64], ...]:
@@ -239,11 +231,10 @@ def masks_to_polygons(mask: object, *, tolerance: float = 0.0) -> list[list[floa
     InvalidInputError
         If ``mask`` is not 2-D, or ``tolerance`` is negative or not a number.
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)):
-        raise InvalidInputError(f"tolerance must be a number of pixels >= 0: got {tolerance!r}")
-    if not tolerance >= 0 or not np.isfinite(tolerance):
-        raise InvalidInputError(f"tolerance must be a finite number >= 0: got {tolerance!r}")
-    binary = _as_mask(mask)
+    number(tolerance, "tolerance", (0.0, math.inf))
+    binary = binary_mask(
+        mask, "mask", hint="; for a stack of masks call masks_to_polygons once per mask"
+    )
     xs, ys, directions = _boundary_edges(binary)
     if xs.size == 0:
         return []

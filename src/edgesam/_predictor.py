@@ -36,7 +36,7 @@ from edgesam._transforms import (
     input_size_for,
     preprocess_image,
 )
-from edgesam._validate import flag
+from edgesam._validate import flag, size_pair
 from edgesam.errors import (
     ImageNotSetError,
     InferenceError,
@@ -345,15 +345,9 @@ class SamPredictor:
             If the shape does not match ``original_image_size`` resized, or a
             value is not finite.
         """
-        try:
-            height, width = (int(side) for side in original_image_size)  # type: ignore[attr-defined]
-        except (TypeError, ValueError, OverflowError) as err:
-            raise InvalidImageError(
-                "original_image_size must be (H, W), e.g. image.shape[:2]: got "
-                f"{original_image_size!r}"
-            ) from err
-        if height < 1 or width < 1:
-            raise InvalidImageError(f"original_image_size must be positive: got {(height, width)}")
+        height, width = size_pair(
+            original_image_size, "original_image_size", InvalidImageError, ", e.g. image.shape[:2]"
+        )
         array = np.asarray(to_numpy(transformed_image))
         input_size = input_size_for((height, width))
         if array.dtype == np.bool_ or array.dtype.kind not in "fiu":

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, get_args
 
+from edgesam._validate import integer
 from edgesam.errors import InvalidInputError, UnknownModelError
 
 __all__ = [
@@ -74,8 +75,7 @@ class FileSpec:
                 f"FileSpec.path must be a relative repository path with '/' separators, "
                 f"got {self.path!r}"
             )
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size <= 0:
-            raise InvalidInputError(f"FileSpec.size must be a positive int, got {self.size!r}")
+        integer(self.size, "FileSpec.size")
         if not isinstance(self.sha256, str) or not _SHA256.fullmatch(self.sha256):
             raise InvalidInputError(
                 f"FileSpec.sha256 must be 64 lower-case hex digits, got {self.sha256!r}"

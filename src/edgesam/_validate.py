@@ -19,6 +19,7 @@ from edgesam._files import short_repr
 from edgesam.errors import InvalidInputError, InvalidPromptError
 
 __all__ = [
+    "binary_mask",
     "finite_float32",
     "finite_float64",
     "fixed_shape_float32",
@@ -26,7 +27,21 @@ __all__ = [
     "integer",
     "number",
     "numeric_array",
+    "size_pair",
 ]
+
+
+def binary_mask(value: object, name: str, ndim: int = 2, hint: str = "") -> NDArray[np.bool_]:
+    """``value`` as a bool array with ``ndim`` axes, (H, W) or (B, H, W); numbers mean ``!= 0``."""
+    layout = "(H, W)" if ndim == 2 else "(B, H, W)"
+    expected = f"{name} must be a {ndim}-D boolean (or 0/1) array of shape {layout}"
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:  # e.g. a ragged list
+        raise InvalidInputError(f"{expected} ({err}){hint}", argument=name) from err
+    if array.ndim != ndim or array.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{expected}: got {array.dtype} {array.shape}{hint}", argument=name)
+    return array if array.dtype == np.bool_ else array != 0
 
 
 def flag(value: object, name: str) -> bool:
@@ -38,7 +53,9 @@ def flag(value: object, name: str) -> bool:
     raise InvalidInputError(f"{name} must be True or False: got {value!r}", argument=name)
 
 
-def integer(value: object, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+def integer(
+    value: object, name: str, minimum: int = 1, maximum: int | None = None, hint: str = ""
+) -> int:
     """``value`` as an int in ``[minimum, maximum]``; bools and non-integral numbers are refused."""
     if (
         isinstance(value, bool)
@@ -48,9 +65,26 @@ def integer(value: object, name: str, minimum: int = 1, maximum: int | None = No
     ):
         allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise InvalidInputError(
-            f"{name} must be an integer {allowed}: got {short_repr(value)}", argument=name
+            f"{name} must be an integer {allowed}: got {short_repr(value)}{hint}", argument=name
         )
     return int(value)
+
+
+def size_pair(
+    value: object, name: str, error: type[InvalidInputError] = InvalidInputError, hint: str = ""
+) -> tuple[int, int]:
+    """``value`` as ``(height, width)``: two numbers ``int()`` takes, both >= 1."""
+    try:
+        height, width = (int(side) for side in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError, OverflowError) as err:
+        raise error(
+            f"{name} must be (height, width){hint}: got {short_repr(value)}", argument=name
+        ) from err
+    if height < 1 or width < 1:
+        raise error(
+            f"{name} must be positive (height, width): got {(height, width)}", argument=name
+        )
+    return height, width
 
 
 def number(
@@ -63,10 +97,9 @@ def number(
         )
     result = float(value)
     if bounds is not None and not bounds[0] <= result <= bounds[1]:
-        raise InvalidInputError(
-            f"{name} must be in [{bounds[0]:g}, {bounds[1]:g}]: got {value!r}{hint}",
-            argument=name,
-        )
+        low, high = bounds
+        allowed = f"a number >= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+        raise InvalidInputError(f"{name} must be {allowed}: got {value!r}{hint}", argument=name)
     return result
 
 

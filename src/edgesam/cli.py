@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgesam import __version__
 from edgesam.errors import (
@@ -22,6 +23,9 @@ from edgesam.errors import (
     ProviderError,
     UnknownModelError,
 )
+
+if TYPE_CHECKING:
+    from edgesam import EdgeSam, SamPredictor
 
 __all__ = ["main"]
 
@@ -110,7 +114,8 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--model``, ``--encoder``, ``--decoder``, ``--providers``; returns their group."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
@@ -124,6 +129,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="comma-separated execution providers, best first (e.g. cuda,cpu); "
         "default: EDGESAM_PROVIDERS or automatic",
     )
+    return group
 
 
 def _add_common_options(parser: argparse.ArgumentParser, *, json_output: bool = False) -> None:
@@ -159,15 +165,24 @@ def _add_polygon_tolerance(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_predictor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from edgesam import SamPredictor
+def _load_model(args: argparse.Namespace, checkpoint: Path | None = None) -> EdgeSam:
+    """The EdgeSam that ``--model`` or ``--encoder``/``--decoder``, and ``--providers``, name."""
+    from edgesam import EdgeSam
 
     providers = args.providers.split(",") if args.providers else None
     if (args.encoder is None) != (args.decoder is None):
         raise UsageError("--encoder and --decoder go together: give both, or neither")
     if args.encoder is not None:
-        return SamPredictor.from_files(args.encoder, args.decoder, providers=providers)
-    return SamPredictor.from_pretrained(args.model, providers=providers)
+        return EdgeSam.from_files(
+            args.encoder, args.decoder, checkpoint=checkpoint, providers=providers
+        )
+    return EdgeSam.from_pretrained(args.model, providers=providers)
+
+
+def _load_predictor(args: argparse.Namespace) -> SamPredictor:
+    from edgesam import SamPredictor
+
+    return SamPredictor(_load_model(args))
 
 
 # -- commands -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -34,23 +35,27 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from edgesam._providers import ProviderSpec
+from edgesam._validate import integer, number
 from edgesam.batch._job import Prepared, hash_bytes, output_row, prepare, read_bytes
 from edgesam.batch._job import segment as segment_image
-from edgesam.batch._manifest import Item, _item, read_items
+from edgesam.batch._manifest import Item, _item
 from edgesam.batch._output import (
     SUFFIXES,
     OutputFormat,
     ShardWriter,
-    check_output_folder,
     completed_keys,
     lock_output,
     new_run_id,
-    record_error,
     recover_journals,
     rows_to_table,
     write_coco,
 )
-from edgesam.batch._run import BatchSummary, check_everything_options
+from edgesam.batch._run import (
+    BatchSummary,
+    check_everything_options,
+    failure_recorder,
+    read_run_inputs,
+)
 from edgesam.errors import EdgeSamError, InvalidInputError, MissingExtraError
 
 try:
@@ -272,12 +277,10 @@ def _pipeline(
 ) -> ray.data.Dataset:
     if prompts not in get_args(PromptMode):
         raise InvalidInputError(f"prompts must be one of {get_args(PromptMode)}: got {prompts!r}")
-    for value, name in ((actors, "actors"), (batch_size, "batch_size")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInputError(f"{name} must be an integer >= 1: got {value!r}")
-    for number, name in ((num_cpus, "num_cpus"), (num_gpus, "num_gpus")):
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
-            raise InvalidInputError(f"{name} must be a number >= 0: got {number!r}")
+    integer(actors, "actors")
+    integer(batch_size, "batch_size")
+    number(num_cpus, "num_cpus", (0.0, math.inf))
+    number(num_gpus, "num_gpus", (0.0, math.inf))
     options = check_everything_options(everything_options) if prompts == "everything" else None
     base = str(Path(base_dir) if base_dir is not None else Path.cwd())
     # An instance, not the class: the CPU stage runs as plain tasks, not actors.
@@ -444,18 +447,9 @@ def run_batch_on_ray(
     moved into place as ``part-<run>-<n>.parquet`` when the run succeeds;
     JSONL shards are written by the driver as in the local pipeline.
     """
-    if output_format not in get_args(OutputFormat):
-        raise InvalidInputError(
-            f"output_format must be 'parquet' or 'jsonl': got {output_format!r}"
-        )
-    output = Path(output)
-    check_output_folder(output)
-    if Path(source).is_dir() and not everything:
-        raise InvalidInputError(
-            f"source {str(source)!r} is a folder, which has no prompts: pass everything=True "
-            "(--everything), or a manifest with boxes/points"
-        )
-    items = read_items(source, recursive=recursive, everything=everything)
+    output, items = read_run_inputs(
+        source, output, output_format, everything=everything, recursive=recursive
+    )
     source_path = Path(source)
     base_dir = source_path if source_path.is_dir() else source_path.parent
     connect(address)
@@ -468,12 +462,7 @@ def run_batch_on_ray(
             shutil.rmtree(stale, ignore_errors=True)
         done = frozenset(completed_keys(output))
         run_id = new_run_id()
-
-        def fail(name: str, reason: str) -> None:
-            logger.warning("skipping %s: %s", name, reason)
-            record_error(output, name, reason, run_id)
-            summary.failed.append((name, reason))
-
+        fail = failure_recorder(output, run_id, summary)
         rows = []
         for item in items:
             if item.problem is not None:

@@ -165,7 +165,7 @@ def test_missing_extra_says_what_to_install() -> None:
         import sys
         sys.modules["torch"] = None  # as if torch were not installed
         import argparse
-        from edgesam import MissingExtraError
+        from edgesam.errors import MissingExtraError
         from edgesam.export._cli import register
 
         try:

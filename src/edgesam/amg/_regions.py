@@ -26,6 +26,7 @@ from typing import Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from edgesam._validate import binary_mask
 from edgesam.errors import InvalidInputError
 
 __all__ = ["RegionMode", "label_components", "remove_small_regions"]
@@ -47,17 +48,6 @@ class _Runs:
     @property
     def count(self) -> int:
         return int(self.areas.shape[0] - 1)
-
-
-def _as_mask(mask: object, name: str = "mask") -> NDArray[np.bool_]:
-    array = np.asarray(mask)
-    if array.ndim != 2:
-        raise InvalidInputError(f"{name} must have shape (H, W): got shape {array.shape}")
-    if array.dtype != np.bool_:
-        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-            raise InvalidInputError(f"{name} must be boolean (or 0/1 numbers): got {array.dtype}")
-        array = array != 0
-    return array
 
 
 def _row_runs(
@@ -173,7 +163,7 @@ def label_components(
         Pixels per label; ``areas[0]`` counts the False pixels, as OpenCV's
         ``stats[:, CC_STAT_AREA]`` does.
     """
-    array = _as_mask(mask)
+    array = binary_mask(mask, "mask")
     runs = _label_runs(array, _check_connectivity(connectivity))
     labels = np.zeros(array.shape, dtype=np.int32)
     # Boolean indexing visits pixels in raster order, the order of the runs.
@@ -223,7 +213,7 @@ def remove_small_regions(
         Whether any region was small. True even when the only region is small
         and therefore kept, exactly as segment_anything reports it.
     """
-    array = _as_mask(mask)
+    array = binary_mask(mask, "mask")
     if mode not in get_args(RegionMode):
         raise InvalidInputError(f"mode must be 'holes' or 'islands': got {mode!r}")
     if not isinstance(area_thresh, numbers.Real) or np.isnan(float(area_thresh)):

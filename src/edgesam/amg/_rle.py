@@ -27,6 +27,7 @@ from typing import TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
+from edgesam._validate import binary_mask
 from edgesam.errors import InvalidInputError
 
 __all__ = [
@@ -66,17 +67,6 @@ class CocoRle(TypedDict):
     counts: str
 
 
-def _as_mask_stack(masks: object, name: str) -> NDArray[np.bool_]:
-    array = np.asarray(masks)
-    if array.ndim != 3:
-        raise InvalidInputError(f"{name} must have shape (B, H, W): got shape {array.shape}")
-    if array.dtype != np.bool_:
-        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-            raise InvalidInputError(f"{name} must be boolean (or 0/1 numbers): got {array.dtype}")
-        array = array != 0
-    return array
-
-
 def masks_to_rle(masks: object) -> list[UncompressedRle]:
     """Encode a stack of binary masks as COCO uncompressed RLEs.
 
@@ -93,7 +83,7 @@ def masks_to_rle(masks: object) -> list[UncompressedRle]:
         segment_anything's ``mask_to_rle_pytorch`` and accepted by
         ``pycocotools.mask.frPyObjects``.
     """
-    stack = _as_mask_stack(masks, "masks")
+    stack = binary_mask(masks, "masks", ndim=3)
     # One mask at a time: its temporaries stay in cache (a whole batch at once is
     # ~10x slower per mask).
     return [_encode(stack[index]) for index in range(stack.shape[0])]

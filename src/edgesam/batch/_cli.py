@@ -78,15 +78,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _everything_options(args: argparse.Namespace) -> dict[str, Any]:
-    names = (
-        "points_per_side",
-        "points_per_batch",
-        "pred_iou_thresh",
-        "stability_score_thresh",
-        "min_mask_region_area",
-        "crop_n_layers",
-    )
-    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    from edgesam.batch._run import EVERYTHING_OPTIONS
+
+    options = {
+        name: getattr(args, name) for name in EVERYTHING_OPTIONS if getattr(args, name) is not None
+    }
     if options and not args.everything:
         from edgesam.cli import UsageError
 

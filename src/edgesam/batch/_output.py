@@ -229,7 +229,7 @@ def recover_journals(output: Path, output_format: OutputFormat) -> int:
 
 def new_run_id() -> str:
     """A name for one run's shards that sorts by start time."""
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     return f"{now}-{secrets.token_hex(3)}"
 
 

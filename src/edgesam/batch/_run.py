@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any, get_args
 from edgesam._model import EdgeSam
 from edgesam._predictor import SamPredictor
 from edgesam._providers import ProviderSpec
+from edgesam._validate import integer
 from edgesam.batch._job import Prepared, hash_bytes, output_row, prepare, read_bytes, segment
 from edgesam.batch._manifest import Item, read_items
 from edgesam.batch._output import (
@@ -114,6 +115,42 @@ def check_everything_options(options: Mapping[str, object] | None) -> dict[str, 
     return options
 
 
+def read_run_inputs(
+    source: PathLike,
+    output: PathLike,
+    output_format: OutputFormat,
+    *,
+    everything: bool,
+    recursive: bool,
+) -> tuple[Path, list[Item]]:
+    """The checks every run starts with (local or Ray): ``(output folder, items of source)``."""
+    if output_format not in get_args(OutputFormat):
+        raise InvalidInputError(
+            f"output_format must be 'parquet' or 'jsonl': got {output_format!r}"
+        )
+    output = Path(output)
+    check_output_folder(output)
+    if Path(source).is_dir() and not everything:
+        raise InvalidInputError(
+            f"source {str(source)!r} is a folder, which has no prompts: pass everything=True "
+            "(--everything), or a manifest with boxes/points"
+        )
+    return output, read_items(source, recursive=recursive, everything=everything)
+
+
+def failure_recorder(
+    output: Path, run_id: str, summary: BatchSummary
+) -> Callable[[str, str], None]:
+    """``fail(name, reason)``: log a failed image, add it to ``_errors.jsonl`` and ``summary``."""
+
+    def fail(name: str, reason: str) -> None:
+        logger.warning("skipping %s: %s", name, reason)
+        record_error(output, name, reason, run_id)
+        summary.failed.append((name, reason))
+
+    return fail
+
+
 def run_batch(
     source: PathLike,
     output: PathLike,
@@ -180,22 +217,12 @@ def run_batch(
     InvalidInputError
         For a source, option or manifest that cannot be used (before any image runs).
     """
-    if output_format not in get_args(OutputFormat):
-        raise InvalidInputError(
-            f"output_format must be 'parquet' or 'jsonl': got {output_format!r}"
-        )
-    for value, name, minimum in ((shard_size, "shard_size", 1), (prefetch, "prefetch", 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise InvalidInputError(f"{name} must be an integer >= {minimum}: got {value!r}")
+    integer(shard_size, "shard_size")
+    integer(prefetch, "prefetch", minimum=0)
     options = check_everything_options(everything_options)
-    output = Path(output)
-    check_output_folder(output)
-    if Path(source).is_dir() and not everything:
-        raise InvalidInputError(
-            f"source {str(source)!r} is a folder, which has no prompts: pass everything=True "
-            "(--everything), or a manifest with boxes/points"
-        )
-    items = read_items(source, recursive=recursive, everything=everything)
+    output, items = read_run_inputs(
+        source, output, output_format, everything=everything, recursive=recursive
+    )
     edge_sam = load_model(model, encoder=encoder, decoder=decoder, providers=providers)
     predictor = SamPredictor(edge_sam)
     generator = None
@@ -213,18 +240,13 @@ def run_batch(
         done = completed_keys(output)
         run_id = new_run_id()
         writer = ShardWriter(output, output_format, shard_size, run_id)
-
-        def fail(item: Item, reason: str) -> None:
-            logger.warning("skipping %s: %s", item.name, reason)
-            record_error(output, item.name, reason, run_id)
-            summary.failed.append((item.name, reason))
-
+        fail = failure_recorder(output, run_id, summary)
         runnable = []
         for item in items:
             if item.problem is not None:
-                fail(item, item.problem)
+                fail(item.name, item.problem)
             elif not everything and not item.has_prompts:
-                fail(item, "no prompts: the row has no boxes or points (or use everything)")
+                fail(item.name, "no prompts: the row has no boxes or points (or use everything)")
             else:
                 runnable.append(item)
         bar = _progress(len(runnable), progress)
@@ -233,12 +255,12 @@ def run_batch(
                 if isinstance(result, str):  # already done
                     summary.already_done.append(item.name)
                 elif isinstance(result, EdgeSamError | OSError):
-                    fail(item, str(result))
+                    fail(item.name, str(result))
                 else:
                     try:
                         masks = segment(result, predictor, generator)
                     except (EdgeSamError, OSError) as err:
-                        fail(item, str(err))
+                        fail(item.name, str(err))
                     else:
                         writer.add(output_row(result, masks, edge_sam.fingerprint))
                         summary.segmented.append(item.name)

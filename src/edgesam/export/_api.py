@@ -28,6 +28,7 @@ from typing import Literal, get_args
 import onnx
 
 from edgesam._atomic import ensure_directory, publish, sha256_file, staging_directory
+from edgesam._validate import integer
 from edgesam.errors import ExportError, InvalidInputError
 from edgesam.export._calibration import CalibrationImages, CalibrationSource
 from edgesam.export._checkpoint import load_checkpoint
@@ -130,11 +131,7 @@ def _check_options(upsample_mode: str, opset: int) -> None:
             f"upsample_mode must be one of {', '.join(get_args(UpsampleMode))}: "
             f"got {upsample_mode!r}"
         )
-    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
-        raise InvalidInputError(
-            f"opset must be an integer from {MIN_OPSET} to {MAX_OPSET}: got {opset!r} "
-            f"(the official files use {DEFAULT_OPSET})"
-        )
+    integer(opset, "opset", MIN_OPSET, MAX_OPSET, f" (the official files use {DEFAULT_OPSET})")
 
 
 def _neck_norms(model: onnx.ModelProto) -> list[str]:

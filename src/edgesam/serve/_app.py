@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgesam import EdgeSam, ImageEmbedding
+from edgesam._validate import integer
 from edgesam.errors import EdgeSamError, InvalidImageError, InvalidInputError
 from edgesam.serve._http import (
     BodyLimit,
@@ -116,9 +117,8 @@ def create_app(
         )
     if not max_body_mb > 0:
         raise InvalidInputError(f"max_body_mb must be positive: got {max_body_mb!r}")
-    for name, value, least in (("workers", workers, 1), ("queue_size", queue_size, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise InvalidInputError(f"{name} must be an int >= {least}: got {value!r}")
+    integer(workers, "workers")
+    integer(queue_size, "queue_size", minimum=0)
     if max_pixels is None:
         max_pixels = int(Image.MAX_IMAGE_PIXELS or 1 << 62)
     if api_key is not None and not api_key:

@@ -80,20 +80,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=32,
         help="requests that may wait for a worker before 503 (default 32)",
     )
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--model",
-        default="edge_sam_3x",
-        help="official model to download and use: edge_sam_3x (default) or edge_sam",
-    )
-    model.add_argument("--encoder", type=Path, help="local encoder .onnx (with --decoder)")
-    model.add_argument("--decoder", type=Path, help="local decoder .onnx (with --encoder)")
+    from edgesam.cli import _add_model_options
+
+    model = _add_model_options(parser)
     model.add_argument(
         "--checkpoint", type=Path, help="the matching .pth, for mask_input with local files"
-    )
-    model.add_argument(
-        "--providers",
-        help="comma-separated execution providers, best first (e.g. cuda,cpu)",
     )
     parser.set_defaults(func=handle_serve)
 
@@ -114,7 +105,7 @@ def handle_serve(args: argparse.Namespace) -> int:
     require_extra()
     import uvicorn
 
-    from edgesam import EdgeSam
+    from edgesam.cli import _load_model
     from edgesam.serve._app import create_app
 
     if (args.encoder is None) != (args.decoder is None):
@@ -124,13 +115,7 @@ def handle_serve(args: argparse.Namespace) -> int:
             "--checkpoint goes with --encoder/--decoder; official models fetch their own"
         )
     api_key = args.api_key if args.api_key is not None else api_key_from_env()
-    providers = args.providers.split(",") if args.providers else None
-    if args.encoder is not None:
-        model = EdgeSam.from_files(
-            args.encoder, args.decoder, checkpoint=args.checkpoint, providers=providers
-        )
-    else:
-        model = EdgeSam.from_pretrained(args.model, providers=providers)
+    model = _load_model(args, checkpoint=args.checkpoint)
     app = create_app(
         model,
         cache_mb=args.cache_mb,
