@@ -81,8 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="few repetitions, a 20-image RSS run, three arena modes (about 2 minutes on "
-        "2 cores; the full run takes about 30)",
+        help="few repetitions, a 20-image RSS run, three arena modes, 4 images per batch "
+        "job (about 3 minutes on 2 cores; the full run takes about 30)",
     )
     parser.add_argument(
         "--variants",
