@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help="few repetitions, a 20-image RSS run, three arena modes, 4 images per batch "
-        "job (about 3 minutes on 2 cores; the full run takes about 30)",
+        "job (about 3.5 minutes on 2 cores; the full run takes about 30)",
     )
     parser.add_argument(
         "--variants",
@@ -201,7 +201,8 @@ def estimate_seconds(plan: Plan) -> float:
 
         batch = QUICK if plan.quick else FULL
         jobs = 2
-        total += _COST_S["batch_image"] * batch.images * runner_count(batch) * jobs
+        warmup = min(batch.images, 4)  # one copy of each reference image, per job
+        total += _COST_S["batch_image"] * (batch.images * runner_count(batch) + warmup) * jobs
         total += _COST_S["batch_ray"] * (1 + jobs) * batch.ray
     return total
 

@@ -209,7 +209,7 @@ def test_time_estimate_matches_the_documented_figures(tmp_path: Path) -> None:
             "edgesam,bare",
         )
     )
-    # README, --help and docs/performance.md: about 30 min, about 3 min, about 11 min.
+    # README, --help and docs/performance.md: about 30 min, about 3.5 min, about 11 min.
     assert 25 * 60 <= full <= 35 * 60
     assert 2 * 60 <= quick <= 4 * 60
     assert 8 * 60 <= table <= 13 * 60  # the published CPU run took 10.5 min
