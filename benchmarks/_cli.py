@@ -42,6 +42,7 @@ SECTIONS = (
     "quant",
     "device",
     "serve",
+    "batch",
 )
 VARIANTS = ("fp32", "int8", "fp16", "full")
 PROVIDERS = {
@@ -80,8 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="few repetitions, a 20-image RSS run, three arena modes (about 2 minutes on "
-        "2 cores; the full run takes about 30)",
+        help="few repetitions, a 20-image RSS run, three arena modes, 4 images per batch "
+        "job (about 3.5 minutes on 2 cores; the full run takes about 30)",
     )
     parser.add_argument(
         "--variants",
@@ -161,6 +162,8 @@ _COST_S = {
     "cold": 3.0,  # per process pair, per variant
     "growth_call": 0.6,  # one set_image in an RSS-growth child
     "quant": 22.0,  # per quantised variant, 10 rounds
+    "batch_image": 1.6,  # one image through one batch runner (boxes or everything)
+    "batch_ray": 12.0,  # Ray: start, and per job an actor loading the model
 }
 
 
@@ -192,7 +195,16 @@ def estimate_seconds(plan: Plan) -> float:
     if "quant" in sections:
         quantised = [name for name in variants if name == "int8"]
         total += _COST_S["quant"] * len(quantised) * (0.4 if plan.quick else 1)
-    return total * max(1, len(plan.providers_here))
+    total *= max(1, len(plan.providers_here))
+    if "batch" in sections and "cpu" in plan.providers:
+        from benchmarks._batch import FULL, QUICK, runner_count
+
+        batch = QUICK if plan.quick else FULL
+        jobs = 2
+        warmup = min(batch.images, 4)  # one copy of each reference image, per job
+        total += _COST_S["batch_image"] * (batch.images * runner_count(batch) + warmup) * jobs
+        total += _COST_S["batch_ray"] * (1 + jobs) * batch.ray
+    return total
 
 
 def _split(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
@@ -443,7 +455,33 @@ def run(plan: Plan) -> tuple[dict[str, object], list[Row]]:
 
         logger.info("quantised variants")
         rows.extend(quantisation_rows(variants, plan.reference, plan.quick))
+    if "batch" in plan.sections:
+        rows.extend(_batch_section(plan))
     return header, rows
+
+
+def _batch_section(plan: Plan) -> list[Row]:
+    """The ``batch`` section: on the CPU only, once, whatever ``--providers`` says."""
+    if "cpu" not in plan.providers:
+        return [
+            Row(
+                "batch",
+                "edgesam batch",
+                provider=",".join(plan.providers),
+                status="not run",
+                note="the batch section runs on the CPU: add cpu to --providers",
+            )
+        ]
+    from benchmarks._batch import batch_rows
+
+    logger.info("edgesam batch: plain loop, local pipeline, Ray")
+    try:
+        return batch_rows(plan.reference, plan.quick)
+    except Exception as err:  # a broken section must not lose the other rows
+        logger.exception("the batch section failed")
+        return [
+            Row("batch", "edgesam batch", status="failed", note=f"{type(err).__name__}: {err}")
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:

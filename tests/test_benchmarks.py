@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -208,9 +209,9 @@ def test_time_estimate_matches_the_documented_figures(tmp_path: Path) -> None:
             "edgesam,bare",
         )
     )
-    # README, --help and docs/performance.md: about 30 min, about 2 min, about 11 min.
+    # README, --help and docs/performance.md: about 30 min, about 3.5 min, about 11 min.
     assert 25 * 60 <= full <= 35 * 60
-    assert 60 <= quick <= 3 * 60
+    assert 2 * 60 <= quick <= 4 * 60
     assert 8 * 60 <= table <= 13 * 60  # the published CPU run took 10.5 min
     assert estimate_seconds(_plan_for(tmp_path, "--sections", "predict", "--variants", "fp32")) < (
         estimate_seconds(_plan_for(tmp_path, "--sections", "predict"))
@@ -262,3 +263,101 @@ def test_strict_exits_non_zero_when_a_target_is_missed(
     caplog.clear()
     assert _cli.main([*args, "--quiet"]) == 0
     assert "estimated time" not in caplog.text
+
+
+def test_batch_is_a_section_of_the_benchmark_cli(tmp_path: Path) -> None:
+    from benchmarks._cli import SECTIONS, estimate_seconds
+
+    assert "batch" in SECTIONS
+    result = _run_module("benchmarks", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "batch" in result.stdout.split("--sections", 1)[1]
+    standalone = _run_module("benchmarks.batch", "--help")
+    assert standalone.returncode == 0, standalone.stderr
+    assert "--no-ray" in standalone.stdout
+
+    def estimate(*args: str) -> float:
+        return estimate_seconds(_plan_for(tmp_path, "--variants", "fp32", *args))
+
+    quick = estimate("--quick", "--sections", "batch", "--providers", "cpu")
+    full = estimate("--sections", "batch", "--providers", "cpu")
+    assert 0 < quick < full
+    # the section is in the default run's estimate, and runs on the CPU only
+    assert estimate("--providers", "cpu") > estimate(
+        "--providers", "cpu", "--sections", ",".join(s for s in SECTIONS if s != "batch")
+    )
+    assert estimate("--sections", "batch", "--providers", "cuda") == 0
+
+
+def test_batch_rows_compare_each_runner_with_the_plain_loop() -> None:
+    from benchmarks._batch import Timing, markdown_table, to_rows
+
+    timings = [
+        Timing("boxes", "plain loop", 4, 8.0),
+        Timing("boxes", "local pipeline (prefetch 2)", 4, 4.0),
+        Timing("boxes", "Ray (1 actor, 1.5 CPUs)", 4, status="not run", note="pip install ray"),
+        Timing("everything", "plain loop", 4, status="failed", note="RuntimeError: x"),
+        Timing("everything", "local pipeline (prefetch 2)", 4, 2.0),
+    ]
+    rows = to_rows(timings)
+    assert [row.status for row in rows] == ["ok", "ok", "not run", "failed", "ok"]
+    assert [row.value for row in rows] == [0.5, 1.0, None, None, 2.0]
+    assert {row.section for row in rows} == {"batch"}
+    assert {row.unit for row in rows} == {"images/s"}
+    assert rows[1].details["vs_plain_loop"] == 2.0
+    assert "2.00x the plain loop" in rows[1].note
+    assert "vs_plain_loop" not in rows[4].details  # its loop failed: nothing to compare with
+    assert rows[2].note == "pip install ray"
+    table = markdown_table(timings).splitlines()
+    assert table[0] == "| job | runner | seconds | images/s | vs plain loop |"
+    assert table[3] == "| boxes | local pipeline (prefetch 2) | 4.00 | 1.00 | 2.00x |"
+    assert table[4] == "| boxes | Ray (1 actor, 1.5 CPUs) | not run | - | - |"
+    assert table[6] == "| everything | local pipeline (prefetch 2) | 2.00 | 2.00 | - |"
+
+
+def test_batch_section_runs_every_runner_on_both_jobs(
+    tmp_path: Path, tiny_model_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The whole section through the benchmark CLI's run(), on the tiny models, without
+    # Ray (import refused): every local runner gives a rate, the Ray rows say why not.
+    pytest.importorskip("pyarrow")
+    from benchmarks import _batch, _cli
+    from PIL import Image
+
+    reference = tmp_path / "reference"
+    (reference / "onnx").mkdir(parents=True)
+    (reference / "images").mkdir()
+    (reference / "onnx" / "edge_sam_random_encoder.onnx").write_bytes(
+        tiny_model_files["encoder"].read_bytes()
+    )
+    (reference / "onnx" / "edge_sam_random_decoder.onnx").write_bytes(
+        tiny_model_files["decoder"].read_bytes()
+    )
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(
+        reference / "images" / "truck.jpg"
+    )
+    Image.fromarray(rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)).save(
+        reference / "images" / "small.png"
+    )
+    monkeypatch.setattr(_batch, "QUICK", _batch.BatchSettings(images=3, points_per_side=2))
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the section's copies go
+    args = ["--reference", str(reference), "--quick", "--sections", "batch", "--variants", ""]
+    args += ["--providers", "cpu"]
+    _, rows = _cli.run(_cli._plan(_cli._parser().parse_args(args)))
+    assert {row.section for row in rows} == {"batch"}
+
+    jobs = ("boxes (5/image)", "everything (2x2)")
+    runners = ("plain loop", "local pipeline (prefetch 2)", "local, no prefetch")
+    ok = {row.name: row for row in rows if row.status == "ok"}
+    assert set(ok) == {f"{job}: {runner}" for job in jobs for runner in runners}
+    assert all(row.value is not None and row.value > 0 for row in ok.values())
+    assert all("3 images" in row.note for row in ok.values())
+    not_run = [row for row in rows if row.status != "ok"]
+    assert [row.name.split(": ")[0] for row in not_run] == list(jobs)
+    assert all("Ray" in row.name and row.status == "not run" for row in not_run)
+    assert all("edgesam[ray]" in row.note for row in not_run)
+    assert not list(scratch.iterdir())  # the copies and outputs are removed
