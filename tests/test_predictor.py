@@ -53,12 +53,12 @@ def test_a_preprocessing_failure_midway_leaves_no_stale_pixels(
 ) -> None:
     predictor.set_image(random_image(300, 500))
 
-    def scribble_then_fail(pixels: object, planes: np.ndarray) -> None:
-        planes[...] = 9.0
+    def scribble_then_fail(rgb: object, channel: int, size: object, plane: np.ndarray) -> None:
+        plane[...] = 9.0
         raise MemoryError("simulated")
 
     with monkeypatch.context() as patch:
-        patch.setattr(transforms, "_normalise", scribble_then_fail)
+        patch.setattr(transforms, "_channel_into", scribble_then_fail)
         with pytest.raises(MemoryError):
             predictor.set_image(random_image(1000, 1000))  # input_size (1024, 1024)
     image = random_image(300, 500, seed=1)

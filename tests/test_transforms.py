@@ -266,7 +266,7 @@ def _one_pillow_call(rgb: np.ndarray) -> np.ndarray:
         (2, 1),
     ],
 )
-def test_preprocess_is_one_pillow_call_normalised_in_float32(shape: tuple[int, int]) -> None:
+def test_preprocess_equals_one_pillow_call_normalised_in_float32(shape: tuple[int, int]) -> None:
     # The reference pipeline's resize, bit for bit, whatever Pillow's pass order.
     rgb = np.random.default_rng(sum(shape)).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
     image_input, _ = preprocess_image(rgb)

@@ -5,13 +5,20 @@ shrinks, as the reference pipeline does) so that its long side is 1024,
 normalised per channel, and zero-padded at the bottom and right to 1024x1024.
 Prompt coordinates are scaled by the same factors.
 
-The resize is one Pillow call; its 8-bit result is normalised in float32
-(``(x - mean) / std``, no float64) straight into the encoder's input, a
-buffer the caller may reuse across images.
+Each channel is resized by its own Pillow call, on a small shared thread
+pool (Pillow releases the GIL while it resamples), and normalised in float32
+(``(x - mean) / std``, no float64) straight into its plane of the encoder's
+input, a buffer the caller may reuse across images. Pillow resamples the
+bands of an image independently with the same integer coefficients, so this
+is bit-identical to one ``resize`` of the RGB image; on a 12-megapixel photo
+it takes about half the time of that one call on 2 cores.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -44,12 +51,29 @@ def input_size_for(original_size: tuple[int, int], long_side: int = IMAGE_SIZE) 
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
-def _normalise(pixels: NDArray[np.uint8], planes: NDArray[np.float32]) -> None:
-    """``planes[c] = (pixels[..., c] - mean[c]) / std[c]`` for c < 3, computed in float32."""
-    for channel in range(3):
-        plane = planes[channel]
-        np.subtract(pixels[:, :, channel], PIXEL_MEAN[channel], out=plane, dtype=np.float32)
-        np.divide(plane, PIXEL_STD[channel], out=plane)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _resize_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            workers = min(3, os.cpu_count() or 1)
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="edgesam-resize")
+        return _pool
+
+
+def _channel_into(
+    rgb: NDArray[np.uint8], channel: int, size: tuple[int, int], plane: NDArray[np.float32]
+) -> None:
+    """``plane = (resize(rgb[..., channel]) - mean) / std``, resized to ``size`` (h, w)."""
+    pixels = rgb[:, :, channel]
+    if pixels.shape != size:
+        band = Image.fromarray(np.ascontiguousarray(pixels))
+        pixels = np.asarray(band.resize((size[1], size[0]), Image.Resampling.BILINEAR))
+    np.subtract(pixels, PIXEL_MEAN[channel], out=plane, dtype=np.float32)
+    np.divide(plane, PIXEL_STD[channel], out=plane)
 
 
 def preprocess_image(
@@ -84,12 +108,13 @@ def preprocess_image(
     else:
         out[0, :, new_h:, :] = 0.0
         out[0, :, :new_h, new_w:] = 0.0
-    if (new_h, new_w) == (height, width):
-        resized = rgb
-    else:
-        image = Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BILINEAR)
-        resized = np.asarray(image)
-    _normalise(resized, out[0, :, :new_h, :new_w])
+    planes = out[0, :, :new_h, :new_w]
+    jobs = [
+        _resize_pool().submit(_channel_into, rgb, channel, (new_h, new_w), planes[channel])
+        for channel in range(3)
+    ]
+    for job in jobs:
+        job.result()
     return out, (new_h, new_w)
 
 
