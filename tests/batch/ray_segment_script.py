@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
+REPORT_PREFIX = "edgesam-test-report: "
+
 
 def main() -> None:
     import ray
@@ -38,8 +40,10 @@ def main() -> None:
         everything_options={"points_per_side": 2},
         num_cpus=0.5,
     ).take_all()
+    # Ray forwards its workers' log lines to this stdout too: mark the report.
     print(
-        json.dumps(
+        REPORT_PREFIX
+        + json.dumps(
             {
                 "boxes": {
                     row["path"]: {"masks": row["masks"], "error": row["error"]} for row in boxes
