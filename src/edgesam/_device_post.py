@@ -41,6 +41,19 @@ def postprocess_feeds(
     offset: float = STABILITY_OFFSET,
 ) -> dict[str, NDArray[np.float32]]:
     """The post-processing graph's feeds for ``(..., 256, 256)`` logits, flattened to N."""
+    return {
+        **_upsampling_feeds(low_res, original_size, input_size, threshold),
+        "offset": np.array(offset, dtype=np.float32),
+    }
+
+
+def _upsampling_feeds(
+    low_res: NDArray[np.float32],
+    original_size: tuple[int, int],
+    input_size: tuple[int, int],
+    threshold: float,
+) -> dict[str, NDArray[np.float32]]:
+    """The feeds both graphs share: logits flattened to N, the upsampling matrices, threshold."""
     rows, cols = upsampling_matrices(original_size, input_size)
     flat = np.ascontiguousarray(low_res.reshape(-1, LOW_RES_SIZE, LOW_RES_SIZE), dtype=np.float32)
     return {
@@ -48,7 +61,6 @@ def postprocess_feeds(
         "rows": rows,
         "cols": cols,
         "threshold": np.array(threshold, dtype=np.float32),
-        "offset": np.array(offset, dtype=np.float32),
     }
 
 
@@ -108,13 +120,8 @@ def everything_feeds(
     :func:`edgesam.amg._masks.calculate_stability_score` and the generator
     round them, so the graph compares against the same numbers.
     """
-    rows, cols = upsampling_matrices(original_size, input_size)
-    flat = np.ascontiguousarray(low_res.reshape(-1, LOW_RES_SIZE, LOW_RES_SIZE), dtype=np.float32)
     return {
-        "low_res_logits": flat,
-        "rows": rows,
-        "cols": cols,
-        "threshold": np.array(threshold, dtype=np.float32),
+        **_upsampling_feeds(low_res, original_size, input_size, threshold),
         "upper": np.array(threshold + offset, dtype=np.float32),
         "lower": np.array(threshold - offset, dtype=np.float32),
         "stability_thresh": np.array(stability_thresh, dtype=np.float32),
