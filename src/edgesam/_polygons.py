@@ -30,9 +30,10 @@ from edgesam.errors import InvalidInputError
 
 __all__ = ["masks_to_polygons"]
 
-# About 240 bytes of temporaries per boundary edge: 8 Mi edges (a 2900x2900 mask of
-# pure noise; a real object mask has some thousands) stay near 2 GB.
-MAX_BOUNDARY_EDGES = 1 << 23
+# About 240 bytes of temporaries per boundary edge: 2 Mi edges (a 1450x1450 mask of
+# pure noise; a real object mask has some thousands) stay near 500 MB, which a
+# server converting uploads' masks can afford.
+MAX_BOUNDARY_EDGES = 1 << 21
 # Edge directions on the screen (y down): +x, +y, -x, -y.
 _DX = np.array([1, 0, -1, 0], dtype=np.int64)
 _DY = np.array([0, 1, 0, -1], dtype=np.int64)
