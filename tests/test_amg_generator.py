@@ -361,3 +361,28 @@ def test_boundary_options_are_accepted(tiny_model: EdgeSam, options: dict[str, A
 def test_model_must_be_a_predictor_or_edgesam() -> None:
     with pytest.raises(InvalidInputError, match=r"SamPredictor or edgesam\.EdgeSam"):
         SamAutomaticMaskGenerator("edge_sam_3x")  # type: ignore[arg-type]
+
+
+def test_progress_counts_every_grid_point_of_every_crop(tiny_model: EdgeSam) -> None:
+    generator = _generator(tiny_model, points_per_side=4, points_per_batch=5, crop_n_layers=1)
+    calls: list[tuple[int, int]] = []
+    with_progress = generator.generate(
+        _image(), progress=lambda done, total: calls.append((done, total))
+    )
+    # The whole image's grid, then the same grid in each of layer 1's 4 crops, in
+    # batches of at most 5 points.
+    expected_total = sum(len(grid) for grid in generator.point_grids[:1]) + 4 * len(
+        generator.point_grids[1]
+    )
+    assert {total for _, total in calls} == {expected_total}
+    dones = [done for done, _ in calls]
+    assert dones == sorted(dones)
+    assert dones[-1] == expected_total
+    assert all(later - earlier <= 5 for earlier, later in zip([0, *dones], dones, strict=False))
+    # Reporting progress changes nothing in the records.
+    assert _without_masks(with_progress) == _without_masks(generator.generate(_image()))
+
+
+def test_progress_must_be_callable(tiny_model: EdgeSam) -> None:
+    with pytest.raises(InvalidInputError, match="progress must be a callable"):
+        _generator(tiny_model, points_per_side=2).generate(_image(), progress=3)  # type: ignore[arg-type]

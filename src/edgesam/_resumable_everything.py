@@ -8,10 +8,11 @@ an interrupted run picks up where it stopped.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -100,6 +101,7 @@ def segment_everything(
     output_format: str = "png",
     overlay: bool = False,
     polygon_tolerance: float = 0.0,
+    progress: Callable[[Path, int, int], None] | None = None,
     **generator_options: object,
 ) -> EverythingSummary:
     """Run the automatic mask generator over ``images`` and write results under ``output``.
@@ -123,6 +125,9 @@ def segment_everything(
         exact); see :func:`edgesam.formats.masks_to_polygons`.
     overlay : bool
         Also write ``overlay.png``, the masks drawn over the image.
+    progress : callable, optional
+        ``progress(path, done, total)`` after each decoder batch of an image:
+        grid points decoded so far and in all for that image.
     **generator_options
         Options of :class:`edgesam.amg.SamAutomaticMaskGenerator`.
     """
@@ -156,7 +161,8 @@ def segment_everything(
             continue
         try:
             rgb = load_rgb(path)
-            records = generator.generate(rgb)
+            within = None if progress is None else functools.partial(progress, path)
+            records = generator.generate(rgb, progress=within)
         except InvalidImageError as err:  # unreadable, or refused while it is segmented
             logger.warning("skipping %s: %s", path, err)
             summary.unreadable.append(path)

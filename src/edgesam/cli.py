@@ -321,10 +321,15 @@ def _cmd_everything(args: argparse.Namespace) -> int:
     _check_resume_options(images, args.output, options)
     predictor = _load_predictor(args)
     bar = tqdm(images, desc="segmenting", unit="image", disable=args.quiet)  # type: ignore[no-untyped-call]
+
+    def within_image(path: Path, done: int, total: int) -> None:
+        bar.set_postfix_str(f"{path.name}: {done}/{total} points", refresh=True)
+
     summary = segment_everything(
         predictor,
         bar,
         args.output,
+        progress=within_image,
         output_format=args.format,
         overlay=args.overlay,
         polygon_tolerance=args.polygon_tolerance,

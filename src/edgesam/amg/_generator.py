@@ -30,7 +30,7 @@ the same as the host path's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import get_args
 
 import numpy as np
@@ -261,13 +261,20 @@ class SamAutomaticMaskGenerator:
         self.use_stability_score = bool(use_stability_score)
         self._scratch: NDArray[np.bool_] | None = None
 
-    def generate(self, image: object) -> list[MaskRecord]:
+    def generate(
+        self, image: object, *, progress: Callable[[int, int], None] | None = None
+    ) -> list[MaskRecord]:
         """Generate masks for everything in ``image``.
 
         Parameters
         ----------
         image : ndarray of uint8, shape (H, W, 3); PIL.Image.Image; str or os.PathLike
             The image, RGB.
+        progress : callable, optional
+            Called as ``progress(done, total)`` after each decoder batch, with
+            the grid points decoded so far and in all (every crop included):
+            for a progress bar within one image, which can take a minute on a
+            small CPU.
 
         Returns
         -------
@@ -278,8 +285,14 @@ class SamAutomaticMaskGenerator:
             ``stability_score`` and ``crop_box`` (XYWH). Ordered as
             segment_anything orders them: by the last NMS's score.
         """
+        if progress is not None and not callable(progress):
+            raise InvalidInputError(
+                f"progress must be a callable progress(done, total) or None: got "
+                f"{type(progress).__name__}",
+                argument="progress",
+            )
         rgb = load_rgb(image)
-        data = self._generate_masks(rgb)
+        data = self._generate_masks(rgb, progress)
         if self.min_mask_region_area > 0:
             data = self.postprocess_small_regions(
                 data, self.min_mask_region_area, max(self.box_nms_thresh, self.crop_nms_thresh)
@@ -288,19 +301,25 @@ class SamAutomaticMaskGenerator:
 
     # -- stages ---------------------------------------------------------------------------
 
-    def _generate_masks(self, image: NDArray[np.uint8]) -> MaskData:
+    def _generate_masks(
+        self, image: NDArray[np.uint8], progress: Callable[[int, int], None] | None = None
+    ) -> MaskData:
         original_size = (int(image.shape[0]), int(image.shape[1]))
         crop_boxes, layer_idxs = generate_crop_boxes(
             original_size, self.crop_n_layers, self.crop_overlap_ratio
         )
-        data = MaskData()
+        crops = []
         for crop_box, layer in zip(crop_boxes, layer_idxs, strict=True):
             x0, y0, x1, y1 = crop_box
             if max(x1 - x0, 0) * max(y1 - y0, 0) < 2:
                 # Images a few pixels wide split into crops too small for the encoder.
                 logger.debug("skipping crop %s: fewer than 2 pixels", crop_box)
                 continue
-            data.extend(self._process_crop(image, crop_box, layer, original_size))
+            crops.append((crop_box, layer))
+        counter = _Progress(sum(len(self.point_grids[layer]) for _, layer in crops), progress)
+        data = MaskData()
+        for crop_box, layer in crops:
+            data.extend(self._process_crop(image, crop_box, layer, original_size, counter))
         if len(crop_boxes) > 1:
             # Prefer masks from smaller crops: score 1 / crop area (float32, as torch).
             scores = np.float32(1.0) / box_area(data.crop_boxes)
@@ -317,6 +336,7 @@ class SamAutomaticMaskGenerator:
         crop_box: list[int],
         layer: int,
         original_size: tuple[int, int],
+        counter: _Progress,
     ) -> MaskData:
         x0, y0, x1, y1 = crop_box
         cropped = image[y0:y1, x0:x1]
@@ -329,6 +349,7 @@ class SamAutomaticMaskGenerator:
         for start in range(0, points.shape[0], self.points_per_batch):
             batch = points[start : start + self.points_per_batch]
             data.extend(self._process_batch(batch, crop_size, input_size, crop_box, original_size))
+            counter.advance(len(batch))
         self.predictor.reset_image()
         keep = batched_nms(
             data.boxes, data.iou_preds, np.zeros(len(data), dtype=np.int64), self.box_nms_thresh
@@ -514,3 +535,15 @@ class SamAutomaticMaskGenerator:
             f"SamAutomaticMaskGenerator({grid} points, crop_n_layers={self.crop_n_layers}, "
             f"output_mode={self.output_mode!r}, use_stability_score={self.use_stability_score})"
         )
+
+
+class _Progress:
+    """Counts decoded grid points and reports them to an optional callback."""
+
+    def __init__(self, total: int, callback: Callable[[int, int], None] | None) -> None:
+        self.total, self.done, self.callback = total, 0, callback
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self.callback is not None:
+            self.callback(self.done, self.total)
