@@ -381,11 +381,11 @@ def test_everything_skips_an_image_that_fails_after_it_was_read(
     real = SamAutomaticMaskGenerator.generate
     calls: list[int] = []
 
-    def failing_on_b(self: Any, image: Any) -> Any:
+    def failing_on_b(self: Any, image: Any, **options: Any) -> Any:
         calls.append(1)
         if len(calls) == 2:  # a.png, b.png, c.png are segmented in that order
             raise InvalidImageError("b.png cannot be segmented")
-        return real(self, image)
+        return real(self, image, **options)
 
     monkeypatch.setattr(SamAutomaticMaskGenerator, "generate", failing_on_b)
     for name in ("a.png", "b.png", "c.png"):
