@@ -165,13 +165,18 @@ def _add_polygon_tolerance(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_model_files(args: argparse.Namespace) -> None:
+    """Refuse ``--encoder`` without ``--decoder`` or the other way round (a usage error)."""
+    if (args.encoder is None) != (args.decoder is None):
+        raise UsageError("--encoder and --decoder go together: give both, or neither")
+
+
 def _load_model(args: argparse.Namespace, checkpoint: Path | None = None) -> EdgeSam:
     """The EdgeSam that ``--model`` or ``--encoder``/``--decoder``, and ``--providers``, name."""
     from edgesam import EdgeSam
 
     providers = args.providers.split(",") if args.providers else None
-    if (args.encoder is None) != (args.decoder is None):
-        raise UsageError("--encoder and --decoder go together: give both, or neither")
+    check_model_files(args)
     if args.encoder is not None:
         return EdgeSam.from_files(
             args.encoder, args.decoder, checkpoint=checkpoint, providers=providers
@@ -600,7 +605,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except UsageError as err:
-        parser.exit(EXIT_USAGE, f"edgesam {args.command}: error: {err}\n")
+        print(f"edgesam {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except MissingExtraError as err:
         return _fail(args, err, EXIT_FAILURE)
     except _USAGE_ERRORS as err:

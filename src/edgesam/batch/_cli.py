@@ -93,10 +93,9 @@ def _everything_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def handle_batch(args: argparse.Namespace) -> int:
     """Run ``edgesam batch``; returns the exit code."""
-    from edgesam.cli import EXIT_FAILURE, EXIT_OK, UsageError
+    from edgesam.cli import EXIT_FAILURE, EXIT_OK, check_model_files
 
-    if (args.encoder is None) != (args.decoder is None):
-        raise UsageError("--encoder and --decoder go together: give both, or neither")
+    check_model_files(args)
     options = _everything_options(args)
     providers = args.providers.split(",") if args.providers else None
     common: dict[str, Any] = {

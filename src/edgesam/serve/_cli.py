@@ -105,11 +105,10 @@ def handle_serve(args: argparse.Namespace) -> int:
     require_extra()
     import uvicorn
 
-    from edgesam.cli import _load_model
+    from edgesam.cli import _load_model, check_model_files
     from edgesam.serve._app import create_app
 
-    if (args.encoder is None) != (args.decoder is None):
-        raise InvalidInputError("--encoder and --decoder go together: give both, or neither")
+    check_model_files(args)
     if args.checkpoint is not None and args.encoder is None:
         raise InvalidInputError(
             "--checkpoint goes with --encoder/--decoder; official models fetch their own"
