@@ -341,12 +341,16 @@ def batch_rows(reference: Path, quick: bool) -> list[Row]:
                 note="pip install 'edgesam[batch]' (pyarrow)",
             )
         ]
+    return to_rows(measure_reference(reference, QUICK if quick else FULL))
+
+
+def measure_reference(reference: Path, settings: BatchSettings) -> list[Timing]:
+    """:func:`measure` on the reference ONNX files and images in ``reference``."""
     onnx = reference / "onnx"
     sources = sorted(path for path in (reference / "images").iterdir() if path.is_file())
-    timings = measure(
+    return measure(
         onnx / "edge_sam_random_encoder.onnx",
         onnx / "edge_sam_random_decoder.onnx",
         sources,
-        QUICK if quick else FULL,
+        settings,
     )
-    return to_rows(timings)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks._batch import BatchSettings, markdown_table, measure
+from benchmarks._batch import BatchSettings, markdown_table, measure_reference
 from benchmarks._env import find_reference_dir
 
 
@@ -92,14 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         prefetch=args.prefetch,
         ray=not args.no_ray,
     )
-    onnx = reference / "onnx"
-    sources = sorted(path for path in (reference / "images").iterdir() if path.is_file())
-    timings = measure(
-        onnx / "edge_sam_random_encoder.onnx",
-        onnx / "edge_sam_random_decoder.onnx",
-        sources,
-        settings,
-    )
+    timings = measure_reference(reference, settings)
     print(f"{args.images} images per job, reference model, CPU")
     print(markdown_table(timings))
     return 0
