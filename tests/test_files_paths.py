@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,15 +44,15 @@ def test_directory(tmp_path: Path) -> None:
 def test_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = tmp_path / "secret.onnx"
     model.write_bytes(CONTENT)
-    real_open = Path.open
+    real_open = os.open
 
-    def deny(self: Path, *args: object, **kwargs: object) -> object:
+    def deny(path: object, *args: Any, **kwargs: Any) -> int:
         # chmod 000 does not stop root, so refuse this one file the way the OS would.
-        if self == model:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+        if Path(os.fspath(path)) == model:  # type: ignore[arg-type]
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "open", deny)
+    monkeypatch.setattr(os, "open", deny)
     with pytest.raises(WeightsError, match="cannot be read \\(Permission denied\\)") as info:
         readable_file(model, argument="encoder")
     assert not isinstance(info.value, WeightsNotFoundError)

@@ -172,15 +172,14 @@ def readable_file(path: PathLike, *, argument: str = "path") -> Path:
             f"{argument}={os.fspath(path)!r}: no such file ({resolved}). Check the path, "
             "or use SamPredictor.from_pretrained() to download the official files"
         )
-    if not resolved.is_file():
-        raise WeightsNotFoundError(
-            f"{argument}={os.fspath(path)!r} is not a file ({resolved} is a "
-            f"{'directory' if resolved.is_dir() else 'special file'}); pass the path of the file "
-            "itself"
-        )
     try:
-        with resolved.open("rb"):
+        with open_regular_file(resolved):
             pass
+    except NotARegularFileError as err:
+        raise WeightsNotFoundError(
+            f"{argument}={os.fspath(path)!r} is not a file ({resolved} is a {err.kind}); "
+            "pass the path of the file itself"
+        ) from None
     except OSError as err:
         raise WeightsError(
             f"{argument}={os.fspath(path)!r} cannot be read ({err.strerror or err}); "
